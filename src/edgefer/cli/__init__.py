@@ -1,0 +1,1 @@
+"""Command-line interface: thin typed commands over the library."""

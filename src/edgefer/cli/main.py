@@ -1,0 +1,32 @@
+"""The ``edgefer`` command: one entry point, one module per subcommand."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from .models import models
+from .profile import profile
+
+app = typer.Typer(
+    name="edgefer",
+    help="Facial expression recognition on edge devices, with optional help from a cloud server.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command(help="List the registered model configurations.")(models)
+app.command(help="Params, MACs and batch-1 CPU latency per model (the paper's Table 4).")(profile)
+
+
+def main() -> None:
+    # Our own messages at INFO; libraries (onnx_ir, torch.onnx) only when they warn.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("edgefer").setLevel(logging.INFO)
+    try:
+        app()
+    except ValueError as exc:  # input the library refused; its message says what and why
+        typer.echo(f"edgefer: error: {exc}", err=True)
+        sys.exit(2)

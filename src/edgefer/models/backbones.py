@@ -1,0 +1,97 @@
+"""torchvision backbones (``weights=None``) cut into named stages.
+
+Each builder returns the stages in order, ending in ``pool`` (global average pooling + flatten) and
+``fc`` (a new classifier for ``num_classes``), the channels each stage outputs, and the stage that
+ends at stride 8 (28 x 28 at 224 px), where the attention modules go by default, as after
+ShuffleNetV2's Stage2 in the paper.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+from torchvision import models as tvm
+
+__all__ = ["BACKBONES", "Backbone"]
+
+
+@dataclass
+class Backbone:
+    stages: OrderedDict[str, nn.Module]
+    channels: dict[str, int]  # output channels of every stage before ``pool``
+    attention_after: str  # the stride-8 stage
+
+
+def _pool() -> nn.Module:
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+
+
+def shufflenet(num_classes: int) -> Backbone:
+    """ShuffleNetV2 x1.0 (Ma et al. 2018): conv1, maxpool, stage2-4, conv5, pool, fc."""
+    net = tvm.shufflenet_v2_x1_0(weights=None, num_classes=num_classes)
+    names = ["conv1", "maxpool", "stage2", "stage3", "stage4", "conv5"]
+    out = net._stage_out_channels  # [24, 116, 232, 464, 1024]
+    channels = dict(zip(names, [out[0], out[0], *out[1:]], strict=True))
+    stages = OrderedDict((name, getattr(net, name)) for name in names)
+    stages.update(pool=_pool(), fc=net.fc)
+    return Backbone(stages, channels, attention_after="stage2")
+
+
+def _resnet(builder: Callable[..., tvm.ResNet], num_classes: int) -> Backbone:
+    net = builder(weights=None, num_classes=num_classes)
+    stages: OrderedDict[str, nn.Module] = OrderedDict(
+        conv1=nn.Sequential(net.conv1, net.bn1, net.relu),
+        maxpool=net.maxpool,
+        layer1=net.layer1,
+        layer2=net.layer2,
+        layer3=net.layer3,
+        layer4=net.layer4,
+    )
+    width = net.fc.in_features // 8  # 64 for BasicBlock, 256 for Bottleneck
+    channels = {"conv1": 64, "maxpool": 64, "layer1": width, "layer2": 2 * width, "layer3": 4 * width}
+    channels["layer4"] = net.fc.in_features
+    stages.update(pool=_pool(), fc=net.fc)
+    return Backbone(stages, channels, attention_after="layer2")
+
+
+def resnet18(num_classes: int) -> Backbone:
+    """ResNet-18 (He et al. 2016): conv1, maxpool, layer1-4, pool, fc."""
+    return _resnet(tvm.resnet18, num_classes)
+
+
+def resnet50(num_classes: int) -> Backbone:
+    """ResNet-50 (He et al. 2016): conv1, maxpool, layer1-4, pool, fc."""
+    return _resnet(tvm.resnet50, num_classes)
+
+
+def mobilenet_v2(num_classes: int) -> Backbone:
+    """MobileNetV2 (Sandler et al. 2018), its 19 feature blocks grouped by resolution.
+
+    conv1 (112 px), stage1 (112), stage2 (56), stage3 (28), stage4 (14), stage5 (7), conv_last, pool, fc.
+    """
+    net = tvm.mobilenet_v2(weights=None, num_classes=num_classes)
+    f = net.features
+    groups = {
+        "conv1": f[0:1],
+        "stage1": f[1:2],
+        "stage2": f[2:4],
+        "stage3": f[4:7],
+        "stage4": f[7:14],
+        "stage5": f[14:18],
+        "conv_last": f[18:19],
+    }
+    stages: OrderedDict[str, nn.Module] = OrderedDict(groups)
+    channels = {name: block[-1].out_channels for name, block in groups.items()}
+    stages.update(pool=_pool(), fc=net.classifier)  # classifier = Dropout + Linear
+    return Backbone(stages, channels, attention_after="stage3")
+
+
+BACKBONES: dict[str, Callable[[int], Backbone]] = {
+    "shufflenet": shufflenet,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+    "mobilenet_v2": mobilenet_v2,
+}

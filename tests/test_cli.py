@@ -1,0 +1,74 @@
+"""The `edgefer` command line: the entry point, --help everywhere, `models` and `profile`."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from edgefer.cli.main import app
+from edgefer.models import available
+
+runner = CliRunner()
+
+
+def test_entry_point_is_installed_and_shows_help():
+    exe = shutil.which("edgefer") or str(sys.executable).replace("python", "edgefer")
+    result = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "profile" in result.stdout and "models" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["models", "profile"])
+def test_every_subcommand_has_help(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_models_lists_the_registry_and_stages():
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    assert result.output.split() == available()
+    result = runner.invoke(app, ["models", "shufflenet_asp_sfp", "--stages"])
+    assert result.output.split() == [
+        "shufflenet_asp_sfp", "conv1", "maxpool", "stage2", "attention", "stage3", "stage4", "conv5", "pool", "fc"
+    ]  # fmt: skip
+
+
+def test_profile_json_reports_params_macs_and_latency():
+    args = ["profile", "--models", "shufflenet,shufflenet_asp_sfp", "--rounds", "1", "--per-round", "2", "--json"]
+    result = runner.invoke(app, [*args, "--input-size", "192", "--no-onnx"])
+    assert result.exit_code == 0, result.output
+    rows = {row["model"]: row for row in json.loads(result.stdout)}
+    assert rows["shufflenet"]["params"] == 1_260_779  # torchvision ShuffleNetV2 x1.0 with a 7-class head
+    assert rows["shufflenet_asp_sfp"]["params"] - rows["shufflenet"]["params"] == 13_806
+    assert rows["shufflenet_asp_sfp"]["macs"] > rows["shufflenet"]["macs"] > 0
+    assert rows["shufflenet"]["eager_ratio"] == 1.0
+    assert rows["shufflenet_asp_sfp"]["eager_ms"] > 0 and rows["shufflenet_asp_sfp"]["ort_ms"] is None
+
+
+def test_profile_table_with_onnx_runtime():
+    args = ["profile", "--models", "shufflenet_asp", "--rounds", "1", "--per-round", "1", "--input-size", "64"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    header, row = result.stdout.strip().splitlines()[-2:]
+    assert header.split()[:4] == ["model", "params", "MACs", "eager"]
+    assert row.startswith("shufflenet_asp") and len(row.split()) >= 7  # name, params, MACs, eager, ORT
+
+
+def test_refused_input_is_a_one_line_error_not_a_traceback():
+    exe = shutil.which("edgefer") or str(sys.executable).replace("python", "edgefer")
+    args = [exe, "profile", "--models", "shufflenet_sfp", "--input-size", "96", "--rounds", "1", "--no-onnx"]
+    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("edgefer: error: input of size 12 is too small")
+    assert "Traceback" not in result.stderr
+
+
+def test_profile_refuses_unknown_models():
+    result = runner.invoke(app, ["profile", "--models", "vgg*"])
+    assert result.exit_code != 0
+    assert "no model matches 'vgg*'" in result.output
