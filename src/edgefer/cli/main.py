@@ -7,8 +7,10 @@ import sys
 
 import typer
 
+from .evaluate import evaluate
 from .models import models
 from .profile import profile
+from .train import train
 
 app = typer.Typer(
     name="edgefer",
@@ -19,6 +21,8 @@ app = typer.Typer(
 )
 app.command(help="List the registered model configurations.")(models)
 app.command(help="Params, MACs and batch-1 CPU latency per model (the paper's Table 4).")(profile)
+app.command(help="Train a model on FER2013 with per-epoch checkpoints and --resume.")(train)
+app.command(help="Accuracy, macro-F1, per-class accuracy and confusion matrix of a checkpoint.")(evaluate)
 
 
 def main() -> None:

@@ -1,0 +1,139 @@
+"""Training on synthetic data: the loss falls, checkpoints reload exactly, resume continues."""
+
+import csv
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from edgefer.cli.main import app
+from edgefer.data import FER2013_CLASSES, FaceData, Preprocess, resize_once
+from edgefer.train import RECIPES, CheckpointError, evaluate, load_checkpoint, predict_logits, train
+
+# A small, fast stand-in for the real recipe: 48 px (Stage2 is 6 x 6, so SFP uses 2 haar levels).
+RECIPE = dataclasses.replace(
+    RECIPES["cpu"], input_size=48, epochs=2, batch_size=32, lr=0.05, schedule="constant", label_smoothing=0.0
+)
+OVERRIDES = {"wavelet": "haar", "levels": (1, 2)}
+
+
+def synthetic_faces(n: int, seed: int) -> FaceData:
+    """Class c is a bright horizontal band at rows 6c..6c+6 on noise: learnable, and flip-invariant."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 7, n)
+    images = rng.integers(0, 80, (n, 48, 48)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        images[i, 6 * c : 6 * c + 6] += 150
+    return FaceData(images, labels.astype(np.int64), FER2013_CLASSES, f"synthetic-{seed}")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_faces(320, seed=0), synthetic_faces(96, seed=1)
+
+
+@pytest.fixture(scope="module")
+def run(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    best = train("shufflenet_asp_sfp", *data, out, recipe=RECIPE, overrides=OVERRIDES, seed=0)
+    return out, best
+
+
+def _log(out):
+    with (out / "log.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_two_epochs_lower_the_loss_and_write_checkpoints(run):
+    out, best = run
+    rows = _log(out)
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
+    for folder in ("best", "last"):
+        assert (out / folder / "model.safetensors").is_file() and (out / folder / "model.json").is_file()
+    meta = json.loads((out / "last" / "model.json").read_text())
+    assert meta["build"] == {"name": "shufflenet_asp_sfp", "num_classes": 7, "wavelet": "haar", "levels": [1, 2]}
+    assert meta["classes"] == list(FER2013_CLASSES) and meta["preprocess"]["size"] == 48
+    assert meta["recipe"]["name"] == "cpu" and meta["data"]["train"] == "synthetic-0" and meta["seed"] == 0
+    assert meta["metrics"]["epoch"] == 2 and 0 <= meta["metrics"]["accuracy"] <= 1
+    assert best["accuracy"] == pytest.approx(max(float(r["val_acc"]) for r in rows), abs=1e-4)
+
+
+def test_checkpoint_reloads_with_identical_predictions(run, data):
+    out, _ = run
+    model, meta = load_checkpoint(out / "last")
+    pre = Preprocess(**meta["preprocess"])
+    images = resize_once(data[1].images, pre.resize)
+    reloaded = predict_logits(model, images, pre, tta_flip=True)
+    state = load_file(out / "last" / "model.safetensors")
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    report = evaluate(model, data[1], pre, tta_flip=True)
+    assert report["accuracy"] == float((reloaded.argmax(1).numpy() == data[1].labels).mean())
+
+
+def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(data, run, tmp_path):
+    out, _ = run
+    one = dataclasses.replace(RECIPE, epochs=1)
+    train("shufflenet_asp_sfp", *data, tmp_path, recipe=one, overrides=OVERRIDES, seed=0)
+    assert [r["epoch"] for r in _log(tmp_path)] == ["1"]
+    train("shufflenet_asp_sfp", *data, tmp_path, recipe=RECIPE, overrides=OVERRIDES, seed=0, resume=True)
+    assert [r["epoch"] for r in _log(tmp_path)] == ["1", "2"]
+    resumed = load_file(tmp_path / "last" / "model.safetensors")
+    straight = load_file(out / "last" / "model.safetensors")
+    for key, value in straight.items():
+        torch.testing.assert_close(resumed[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_finetune_gets_a_new_head_and_keeps_the_backbone(run, data, tmp_path):
+    out, _ = run
+    two_classes = FaceData(data[0].images[:64], data[0].labels[:64] % 2, ("a", "b"), "binary")
+    recipe = dataclasses.replace(RECIPES["finetune"], epochs=1, batch_size=32)
+    train("ignored", two_classes, two_classes, tmp_path, recipe=recipe, init=out / "last")
+    model, meta = load_checkpoint(tmp_path / "last")
+    assert model.fc.out_features == 2 and meta["classes"] == ["a", "b"] and meta["init"] == str(out / "last")
+    assert meta["recipe"]["lr"] == 0.001 and meta["recipe"]["schedule"] == "constant"
+    assert meta["preprocess"]["size"] == 48  # the base checkpoint's input size
+
+
+def test_evaluate_cli_reports_json_and_plots(run, data, tmp_path):
+    out, _ = run
+    test = data[1]
+    for cls in range(7):  # write the validation set as class folders
+        folder = tmp_path / "faces" / FER2013_CLASSES[cls]
+        folder.mkdir(parents=True)
+        for i in np.flatnonzero(test.labels == cls):
+            from PIL import Image
+
+            Image.fromarray(test.images[i]).save(folder / f"{i}.png")
+    args = ["evaluate", "--checkpoint", str(out / "last"), "--data", str(tmp_path / "faces")]
+    result = CliRunner().invoke(app, [*args, "--json", "--plot", str(tmp_path / "cm.png")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {"accuracy", "macro_f1", "per_class", "n", "confusion"} <= set(report)
+    assert report["n"] == len(test) and 0 <= report["accuracy"] <= 1
+    assert sum(map(sum, report["confusion"])) == len(test)
+    assert (tmp_path / "cm.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = CliRunner().invoke(app, args)
+    assert text.exit_code == 0 and "accuracy" in text.output and "macro-F1" in text.output
+
+
+def test_corrupt_or_mismatched_checkpoints_are_refused(run, tmp_path):
+    out, _ = run
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load_checkpoint(tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.json").write_text((out / "last" / "model.json").read_text())
+    (broken / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="unreadable weights"):
+        load_checkpoint(broken)
+    meta = json.loads((out / "last" / "model.json").read_text())
+    meta["build"]["name"] = "shufflenet"  # weights carry attention, the model would not
+    (broken / "model.json").write_text(json.dumps(meta))
+    (broken / "model.safetensors").write_bytes((out / "last" / "model.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="weights do not match"):
+        load_checkpoint(broken)
