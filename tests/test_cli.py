@@ -21,7 +21,7 @@ def test_entry_point_is_installed_and_shows_help():
     assert "profile" in result.stdout and "models" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["models", "profile"])
+@pytest.mark.parametrize("command", ["models", "profile", "train", "evaluate", "crossval", "serve"])
 def test_every_subcommand_has_help(command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
@@ -66,6 +66,13 @@ def test_refused_input_is_a_one_line_error_not_a_traceback():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("edgefer: error: input of size 12 is too small")
     assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_public_address_without_a_token():
+    exe = shutil.which("edgefer") or str(sys.executable).replace("python", "edgefer")
+    result = subprocess.run([exe, "serve", "--host", "0.0.0.0"], capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0 without a token" in result.stderr
 
 
 def test_profile_refuses_unknown_models():

@@ -121,6 +121,24 @@ def test_evaluate_cli_reports_json_and_plots(run, data, tmp_path):
     assert text.exit_code == 0 and "accuracy" in text.output and "macro-F1" in text.output
 
 
+def test_crossval_folds_are_subject_disjoint_and_scored_by_the_last_epoch(run, data, tmp_path):
+    from edgefer.train.crossval import cross_validate
+
+    faces = data[1]
+    faces = dataclasses.replace(faces, subjects=np.arange(len(faces)) % 6)  # 6 subjects
+    recipe = dataclasses.replace(RECIPES["finetune"], epochs=1, batch_size=16)
+    summary = cross_validate(faces, tmp_path, recipe=recipe, init=run[0] / "last", folds=3)
+    assert [f["fold"] for f in summary["folds"]] == [1, 2, 3]
+    assert sum(f["n"] for f in summary["folds"]) == len(faces)
+    for fold in summary["folds"]:
+        last = json.loads((tmp_path / f"fold{fold['fold'] - 1:02d}" / "last" / "model.json").read_text())
+        assert fold["accuracy"] == last["metrics"]["accuracy"]
+    assert summary["mean_accuracy"] == pytest.approx(np.mean([f["accuracy"] for f in summary["folds"]]))
+    assert json.loads((tmp_path / "crossval.json").read_text())["std_accuracy"] == summary["std_accuracy"]
+    with pytest.raises(ValueError, match="needs subject ids"):
+        cross_validate(data[1], tmp_path, recipe=recipe, folds=3)
+
+
 def test_corrupt_or_mismatched_checkpoints_are_refused(run, tmp_path):
     out, _ = run
     with pytest.raises(CheckpointError, match="not a checkpoint"):

@@ -7,9 +7,11 @@ import sys
 
 import typer
 
+from .crossval import crossval
 from .evaluate import evaluate
 from .models import models
 from .profile import profile
+from .serve import serve
 from .train import train
 
 app = typer.Typer(
@@ -23,6 +25,8 @@ app.command(help="List the registered model configurations.")(models)
 app.command(help="Params, MACs and batch-1 CPU latency per model (the paper's Table 4).")(profile)
 app.command(help="Train a model on FER2013 with per-epoch checkpoints and --resume.")(train)
 app.command(help="Accuracy, macro-F1, per-class accuracy and confusion matrix of a checkpoint.")(evaluate)
+app.command(help="Subject-disjoint k-fold accuracy on CK+, fine-tuning from a checkpoint.")(crossval)
+app.command(help="The cloud server: Open Inference Protocol (KServe v2) over HTTP/REST.")(serve)
 
 
 def main() -> None:

@@ -50,7 +50,7 @@ def resize_once(images: np.ndarray, size: int, chunk: int = 2048) -> Tensor:
     """Resize uint8 images (N, H, W) to a uint8 tensor (N, 1, size, size), antialiased bilinear."""
     out = torch.empty(len(images), 1, size, size, dtype=torch.uint8)
     for start in range(0, len(images), chunk):
-        x = torch.from_numpy(images[start : start + chunk]).unsqueeze(1).float()
+        x = torch.from_numpy(np.array(images[start : start + chunk])).unsqueeze(1).float()  # copy: may be read-only
         if x.shape[-2:] != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         out[start : start + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)

@@ -1,0 +1,193 @@
+"""The models a cloud server offers, and the v2 operations on them, kept apart from HTTP.
+
+From one checkpoint the server offers:
+
+* ``split-stage2``: the cloud part of the paper's split. Input ``feature`` (N, C, h, w) as FP32,
+  FP16 or INT8 (+ ``scale``); output ``feature`` after the attention modules, in the input's
+  encoding unless the request's ``codec`` parameter (fp32, fp16, int8) asks for another.
+* ``full``: the whole model, for the "cloud" strategy. Input ``image``: UINT8 grayscale faces
+  (N, H, W) of any size, prepared exactly as in training; output ``logits`` (N, classes), FP32.
+* ``suffix-<stage>``: everything after ``<stage>`` (any split point), for splits where the cloud
+  returns logits. Input ``feature`` as above; output ``logits``.
+
+Responses carry the server-side compute time (``compute_ms``) and the batch it ran in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..data.transforms import Preprocess, center, resize_once
+from ..models import FERNet
+from .batching import DynamicBatcher
+from .codec import CODECS, decode_feature, encode_feature
+from .errors import InvalidInput, ModelNotFound
+from .protocol import Message, TensorData
+
+__all__ = ["DataPlane", "ServedModel", "served_models"]
+
+FEATURE_TYPES = ("FP32", "FP16", "INT8")
+
+
+@dataclass
+class ServedModel:
+    name: str
+    run: Any  # numpy batch -> numpy batch
+    input_name: str
+    input_datatypes: tuple[str, ...]
+    input_shape: tuple[int, ...]  # per sample; -1 = any size
+    output_name: str
+    output_shape: tuple[int, ...]
+    description: str = ""
+    batcher: DynamicBatcher | None = field(default=None, repr=False)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "versions": ["1"],
+            "platform": "edgefer_pytorch",
+            "inputs": [
+                {"name": self.input_name, "datatype": self.input_datatypes[0], "shape": [-1, *self.input_shape]}
+            ],
+            "outputs": [{"name": self.output_name, "datatype": "FP32", "shape": [-1, *self.output_shape]}],
+            "parameters": {"accepted_datatypes": list(self.input_datatypes), "description": self.description},
+        }
+
+
+def _module_runner(module: nn.Module):
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+    return run
+
+
+def served_models(net: FERNet, pre: Preprocess) -> dict[str, ServedModel]:
+    """Every model the server offers for one network (see the module docstring)."""
+    net.eval()
+    shapes, x = {}, torch.zeros(1, 3, pre.size, pre.size)
+    with torch.inference_mode():
+        for name in net.stage_names:
+            x = net._modules[name](x)
+            shapes[name] = tuple(x.shape[1:])
+    classes = shapes[net.stage_names[-1]]
+
+    def run_full(images: np.ndarray) -> np.ndarray:
+        batch = center(resize_once(images, pre.resize), pre)
+        with torch.inference_mode():
+            return net(batch).numpy()
+
+    models = {
+        "full": ServedModel(
+            "full", run_full, "image", ("UINT8",), (-1, -1), "logits", classes, "grayscale faces -> logits"
+        )
+    }
+    if "stage2" in net.stage_names:
+        _, cloud, _ = net.split(after="stage2")
+        models["split-stage2"] = ServedModel(
+            "split-stage2",
+            _module_runner(cloud),
+            "feature",
+            FEATURE_TYPES,
+            shapes["stage2"],
+            "feature",
+            shapes["stage2"],
+            "the paper's split: Stage2 map -> attention (ASP, SFP) -> map",
+        )
+    for stage in net.stage_names[:-1]:
+        _, suffix, _ = net.split(after=stage, until=net.stage_names[-1])
+        models[f"suffix-{stage}"] = ServedModel(
+            f"suffix-{stage}",
+            _module_runner(suffix),
+            "feature",
+            FEATURE_TYPES,
+            shapes[stage],
+            "logits",
+            classes,
+            f"the map after {stage} -> logits",
+        )
+    return models
+
+
+class DataPlane:
+    """Health, metadata, repository index and inference, independent of the transport."""
+
+    def __init__(self, models: dict[str, ServedModel], *, max_batch_size: int = 8, max_delay_ms: float = 2.0) -> None:
+        self.models = models
+        self.max_batch_size, self.max_delay_ms = max_batch_size, max_delay_ms
+        self._ready = False
+
+    async def start(self) -> None:
+        for model in self.models.values():
+            model.batcher = DynamicBatcher(
+                model.run, max_batch_size=self.max_batch_size, max_delay_ms=self.max_delay_ms
+            )
+            await model.batcher.start()
+        self._ready = True
+
+    async def stop(self) -> None:
+        self._ready = False
+        await asyncio.gather(*(m.batcher.stop() for m in self.models.values() if m.batcher is not None))
+
+    def live(self) -> bool:
+        return True
+
+    def ready(self) -> bool:
+        return self._ready
+
+    def model(self, name: str) -> ServedModel:
+        if name not in self.models:
+            raise ModelNotFound(f"unknown model {name!r}; this server has {sorted(self.models)}")
+        return self.models[name]
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "edgefer", "version": __version__, "extensions": ["binary_tensor_data", "model_repository"]}
+
+    def repository_index(self) -> list[dict[str, str]]:
+        state = "READY" if self._ready else "UNAVAILABLE"
+        return [{"name": name, "version": "1", "state": state} for name in sorted(self.models)]
+
+    def _validate(self, model: ServedModel, request: Message) -> tuple[np.ndarray, str]:
+        tensor = request.tensor(model.input_name)
+        if tensor.datatype not in model.input_datatypes:
+            raise InvalidInput(
+                f"{model.name}: input {model.input_name!r} must be {' or '.join(model.input_datatypes)}, "
+                f"got {tensor.datatype}"
+            )
+        shape, expected = tensor.data.shape, model.input_shape
+        fits = len(shape) == len(expected) + 1 and all(e in (-1, s) for e, s in zip(expected, shape[1:], strict=True))
+        if not fits or shape[0] < 1:
+            raise InvalidInput(
+                f"{model.name}: input shape {list(shape)} does not match [-1, {', '.join(map(str, expected))}]"
+            )
+        if model.input_datatypes == ("UINT8",):
+            if min(shape[1:]) < 8:
+                raise InvalidInput(f"{model.name}: images of {shape[1]}x{shape[2]} are too small")
+            return tensor.data, "fp32"
+        codec = {"FP32": "fp32", "FP16": "fp16", "INT8": "int8"}[tensor.datatype]
+        return decode_feature(tensor), codec
+
+    async def infer(self, name: str, request: Message) -> Message:
+        model = self.model(name)
+        x, codec = self._validate(model, request)
+        result = await model.batcher.submit(x)
+        if model.output_name == "feature":
+            codec = request.parameters.get("codec", codec)
+            if codec not in CODECS:
+                raise InvalidInput(f"unknown codec {codec!r}; expected one of {CODECS}")
+            output = encode_feature("feature", result.output, codec)
+        else:
+            output = TensorData(model.output_name, np.asarray(result.output, dtype=np.float32))
+        return Message(
+            [output],
+            parameters={"compute_ms": round(result.compute_ms, 3), "batch_size": result.batch_size},
+            id=request.id,
+            model_name=name,
+        )
