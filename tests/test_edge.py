@@ -60,6 +60,20 @@ def test_strategies_agree_exactly_in_fp32(checkpoint, server):
                 assert got.label == expected.label
 
 
+def test_cloud_strategy_sends_png_exactly_and_jpeg_approximately(checkpoint, server):
+    edge = EdgeRunner(checkpoint, "edge")
+    with (
+        EdgeRunner(checkpoint, "cloud", server.url, image_format="png") as png,
+        EdgeRunner(checkpoint, "cloud", server.url, image_format="jpeg") as jpeg,
+    ):
+        for face in FACES[:3]:
+            expected = edge.predict(face)
+            got = png.predict(face)
+            assert np.array_equal(got.logits, expected.logits) and got.breakdown.encode_ms > 0
+            lossy = jpeg.predict(face)
+            assert not lossy.fallback and lossy.logits.shape == expected.logits.shape
+
+
 @pytest.mark.parametrize(("codec", "tolerance"), [("fp16", 1e-2), ("int8", 5e-2)])
 def test_lossy_codecs_stay_within_tolerance(checkpoint, server, codec, tolerance):
     edge = EdgeRunner(checkpoint, "edge")

@@ -97,6 +97,33 @@ def test_full_model_takes_grayscale_pixels(server, net):
     np.testing.assert_allclose(logits.data, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_full_model_takes_encoded_images_and_refuses_garbage(server):
+    from edgefer.serving.images import encode_image
+
+    faces = np.random.default_rng(1).integers(0, 256, (2, 48, 48), dtype=np.uint8)
+    encoded = np.empty(2, dtype=object)
+    encoded[:] = [encode_image(faces[0], "png"), encode_image(faces[1], "png")]
+    png = _post_infer(server.url, "full", TensorData("image", encoded))
+    raw = _post_infer(server.url, "full", TensorData("image", faces))
+    assert png.status_code == 200, png.text
+
+    def logits(r):
+        return decode_message(r.content, r.headers.get(HEADER_LENGTH), kind="outputs").tensor("logits").data
+
+    np.testing.assert_array_equal(logits(png), logits(raw))  # PNG is lossless
+    encoded[1] = b"not an image"
+    bad = _post_infer(server.url, "full", TensorData("image", encoded))
+    assert bad.status_code == 400 and "not a decodable image" in bad.json()["error"]
+
+
+def test_bytes_tensors_round_trip_through_the_binary_extension():
+    items = np.empty(3, dtype=object)
+    items[:] = [b"", b"abc", bytes(range(256))]
+    body, headers = encode_message(Message([TensorData("blob", items)]), kind="inputs")
+    decoded = decode_message(body, headers[HEADER_LENGTH], kind="inputs").tensor("blob")
+    assert decoded.datatype == "BYTES" and list(decoded.data) == list(items)
+
+
 @pytest.mark.parametrize("encoding", ["zstd", "gzip"])
 def test_compressed_bodies_both_ways(server, feature, encoding):
     body, headers = _infer_body(encode_feature("feature", feature, "fp16"))
@@ -124,7 +151,7 @@ def test_tritonclient_drives_the_server(server, net, feature):
     request.set_data_from_numpy(x, binary_data=True)
     result = client.infer("split-stage2", [request], outputs=[triton.InferRequestedOutput("feature", binary_data=True)])
     with torch.no_grad():
-        logits = tail(torch.from_numpy(result.as_numpy("feature"))).numpy()
+        logits = tail(torch.from_numpy(result.as_numpy("feature").copy())).numpy()
     np.testing.assert_allclose(logits, expected_logits, rtol=1e-5, atol=1e-5)
     # JSON tensors (no binary extension) and gzip request compression work too
     request.set_data_from_numpy(x, binary_data=False)
@@ -199,6 +226,18 @@ def test_auth_needs_the_right_bearer_token_except_for_health(net, feature, tmp_p
         assert httpx.get(f"{srv.url}/v2/models/full").status_code == 401
         ok = _post_infer(srv.url, "split-stage2", tensor, {"Authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 200
+
+
+def test_server_connections_disable_nagle(server):
+    # Without TCP_NODELAY every response stalls ~40 ms on the client's delayed ACK (measured: 44 ms
+    # for a health check instead of 1.5 ms).
+    import socket
+
+    with httpx.Client(base_url=server.url) as client:
+        client.get("/v2/health/live")  # keep-alive: the connection stays open
+        connections = list(server.server.server_state.connections)
+        sockets = [c.transport.get_extra_info("socket") for c in connections]
+        assert sockets and all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)
 
 
 def test_binding_beyond_loopback_needs_a_token():

@@ -5,7 +5,8 @@ Strategies:
 * ``edge``: everything on the device.
 * ``split`` (the paper's): the head (conv1..Stage2) on the device, the Stage2 map to the cloud's
   ``split-stage2`` model (the attention modules), the map back, the tail (Stage3..FC) on the device.
-* ``cloud``: the face's grayscale pixels to the cloud's ``full`` model; logits back.
+* ``cloud``: the face to the cloud's ``full`` model as raw grayscale pixels, PNG or JPEG
+  (``image_format``); logits back.
 
 Every prediction carries a breakdown: edge compute, encode, upload, cloud compute (as the server
 reports it), download, decode, edge tail, and bytes each way. "Upload" is the time from sending
@@ -33,6 +34,7 @@ from ..data.transforms import Preprocess, center, resize_once
 from ..models import FERNet
 from ..pretrained import load_pretrained
 from ..serving.codec import CODECS, decode_feature, encode_feature
+from ..serving.images import encode_image
 from ..serving.protocol import HEADER_LENGTH, Message, TensorData, compress, decode_message, encode_message
 from ..train.checkpoint import preprocess_of
 
@@ -95,6 +97,7 @@ class EdgeRunner:
         token: bearer token, if the server wants one.
         codec: how the feature map travels (``fp32``, ``fp16``, ``int8``).
         compression: request body ``Content-Encoding`` (``zstd``, ``gzip``) or None.
+        image_format: how the ``cloud`` strategy sends the face: ``raw`` pixels, ``png`` or ``jpeg``.
         timeout: seconds for connecting and for the whole response.
     """
 
@@ -106,6 +109,7 @@ class EdgeRunner:
         token: str | None = None,
         codec: str = "fp16",
         compression: str | None = None,
+        image_format: str = "raw",
         timeout: float = 2.0,
         max_backoff: float = 30.0,
     ) -> None:
@@ -123,7 +127,10 @@ class EdgeRunner:
         self.pre: Preprocess = preprocess_of(self.meta)
         self.classes: list[str] = list(self.meta["classes"])
         self.head, self.cloud_part, self.tail = self.net.split(after="stage2")
+        if image_format not in ("raw", "png", "jpeg"):
+            raise ValueError(f"unknown image format {image_format!r}; expected raw, png or jpeg")
         self.strategy, self.codec, self.compression = strategy, codec, compression
+        self.image_format = image_format
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.client = (
             httpx.Client(base_url=cloud_url, headers=headers, timeout=httpx.Timeout(timeout, connect=timeout))
@@ -238,9 +245,15 @@ class EdgeRunner:
         return logits
 
     def _predict_cloud(self, face: np.ndarray, b: Breakdown) -> np.ndarray:
-        pixels = np.ascontiguousarray(np.asarray(face, dtype=np.uint8)[None])
+        start = time.perf_counter()
+        if self.image_format == "raw":
+            image = np.ascontiguousarray(np.asarray(face, dtype=np.uint8)[None])
+        else:
+            image = np.empty(1, dtype=object)
+            image[0] = encode_image(face, self.image_format)
+        b.encode_ms = _ms(start)
         try:
-            message = self._post("full", TensorData("image", pixels), {}, b)
+            message = self._post("full", TensorData("image", image), {}, b)
             return message.tensor("logits").data.astype(np.float32)
         except _CloudDown as exc:
             b.fallback, b.error = True, str(exc)

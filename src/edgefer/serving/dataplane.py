@@ -6,7 +6,8 @@ From one checkpoint the server offers:
   FP16 or INT8 (+ ``scale``); output ``feature`` after the attention modules, in the input's
   encoding unless the request's ``codec`` parameter (fp32, fp16, int8) asks for another.
 * ``full``: the whole model, for the "cloud" strategy. Input ``image``: UINT8 grayscale faces
-  (N, H, W) of any size, prepared exactly as in training; output ``logits`` (N, classes), FP32.
+  (N, H, W) of any size, or BYTES (N,) holding encoded images (PNG, JPEG, ...), prepared exactly
+  as in training; output ``logits`` (N, classes), FP32.
 * ``suffix-<stage>``: everything after ``<stage>`` (any split point), for splits where the cloud
   returns logits. Input ``feature`` as above; output ``logits``.
 
@@ -29,6 +30,7 @@ from ..models import FERNet
 from .batching import DynamicBatcher
 from .codec import CODECS, decode_feature, encode_feature
 from .errors import InvalidInput, ModelNotFound
+from .images import decode_image
 from .protocol import Message, TensorData
 
 __all__ = ["DataPlane", "ServedModel", "served_models"]
@@ -80,13 +82,16 @@ def served_models(net: FERNet, pre: Preprocess) -> dict[str, ServedModel]:
     classes = shapes[net.stage_names[-1]]
 
     def run_full(images: np.ndarray) -> np.ndarray:
-        batch = center(resize_once(images, pre.resize), pre)
+        if images.dtype == object:  # encoded images, each resized on its own (sizes may differ)
+            resized = torch.cat([resize_once(decode_image(item)[None], pre.resize) for item in images])
+        else:
+            resized = resize_once(images, pre.resize)
         with torch.inference_mode():
-            return net(batch).numpy()
+            return net(center(resized, pre)).numpy()
 
     models = {
         "full": ServedModel(
-            "full", run_full, "image", ("UINT8",), (-1, -1), "logits", classes, "grayscale faces -> logits"
+            "full", run_full, "image", ("UINT8", "BYTES"), (-1, -1), "logits", classes, "grayscale faces -> logits"
         )
     }
     if "stage2" in net.stage_names:
@@ -162,12 +167,20 @@ class DataPlane:
                 f"got {tensor.datatype}"
             )
         shape, expected = tensor.data.shape, model.input_shape
+        if tensor.datatype == "BYTES":
+            expected = ()
         fits = len(shape) == len(expected) + 1 and all(e in (-1, s) for e, s in zip(expected, shape[1:], strict=True))
         if not fits or shape[0] < 1:
             raise InvalidInput(
                 f"{model.name}: input shape {list(shape)} does not match [-1, {', '.join(map(str, expected))}]"
             )
-        if model.input_datatypes == ("UINT8",):
+        if tensor.datatype == "BYTES":
+            if len(shape) != 1:
+                raise InvalidInput(f"{model.name}: encoded images must have shape [N], got {list(shape)}")
+            for item in tensor.data:
+                decode_image(item)  # refuse undecodable images here, not in the batch
+            return tensor.data, "fp32"
+        if tensor.datatype == "UINT8":
             if min(shape[1:]) < 8:
                 raise InvalidInput(f"{model.name}: images of {shape[1]}x{shape[2]} are too small")
             return tensor.data, "fp32"

@@ -54,6 +54,8 @@ class TensorData:
 
     @property
     def datatype(self) -> str:
+        if self.data.dtype == object:
+            return "BYTES"
         name = _NAME_OF.get(self.data.dtype.newbyteorder("<"))
         if name is None:
             raise InvalidInput(f"tensor {self.name!r}: numpy dtype {self.data.dtype} has no v2 datatype")
@@ -88,11 +90,14 @@ def encode_message(message: Message, *, kind: str, binary: bool = True) -> tuple
         header["parameters"] = message.parameters
     chunks, entries = [], []
     for t in message.tensors:
-        data = np.ascontiguousarray(t.data, dtype=t.data.dtype.newbyteorder("<"))
+        is_bytes = t.datatype == "BYTES"
+        data = t.data if is_bytes else np.ascontiguousarray(t.data, dtype=t.data.dtype.newbyteorder("<"))
         entry: dict[str, Any] = {"name": t.name, "datatype": t.datatype, "shape": list(data.shape)}
         parameters = dict(t.parameters)
+        if is_bytes and not binary:
+            raise InvalidInput(f"tensor {t.name!r}: BYTES tensors travel only as binary data")
         if binary:
-            raw = data.tobytes()
+            raw = _pack_bytes(data) if is_bytes else data.tobytes()
             parameters["binary_data_size"] = len(raw)
             chunks.append(raw)
         else:
@@ -156,13 +161,19 @@ def _decode_tensor(entry: Any, i: int, binary: bytes, offset: int, kind: str) ->
     label = f"{kind}[{i}] ({name!r})"
     if not isinstance(name, str):
         raise InvalidInput(f"{kind}[{i}] needs a string 'name'")
-    if datatype not in DATATYPES:
-        raise InvalidInput(f"{label}: unsupported datatype {datatype!r}; expected one of {sorted(DATATYPES)}")
+    if datatype not in DATATYPES and datatype != "BYTES":
+        raise InvalidInput(f"{label}: unsupported datatype {datatype!r}; expected BYTES or one of {sorted(DATATYPES)}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise InvalidInput(f"{label}: shape must be a list of non-negative integers, got {shape!r}")
-    dtype, count = DATATYPES[datatype], int(np.prod(shape, dtype=np.int64))
+    count = int(np.prod(shape, dtype=np.int64))
     parameters = dict(entry.get("parameters") or {})
     size = parameters.pop("binary_data_size", None)
+    if datatype == "BYTES":
+        if not isinstance(size, int) or offset + size > len(binary):
+            raise InvalidInput(f"{label}: BYTES need binary data of the declared binary_data_size")
+        array = _unpack_bytes(binary[offset : offset + size], count, label).reshape(shape)
+        return TensorData(name, array, parameters), offset + size
+    dtype = DATATYPES[datatype]
     if size is not None:
         expected = count * dtype.itemsize
         if size != expected:
@@ -179,6 +190,28 @@ def _decode_tensor(entry: Any, i: int, binary: bytes, offset: int, kind: str) ->
         except (ValueError, TypeError) as exc:
             raise InvalidInput(f"{label}: data does not fit shape {shape} x {datatype}: {exc}") from None
     return TensorData(name, array, parameters), offset
+
+
+def _pack_bytes(data: np.ndarray) -> bytes:
+    """BYTES elements as the binary extension wants them: a little-endian uint32 length, then the bytes."""
+    return b"".join(len(item).to_bytes(4, "little") + bytes(item) for item in data.flat)
+
+
+def _unpack_bytes(raw: bytes, count: int, label: str) -> np.ndarray:
+    items, offset = [], 0
+    for _ in range(count):
+        if offset + 4 > len(raw):
+            raise InvalidInput(f"{label}: BYTES data is truncated")
+        length = int.from_bytes(raw[offset : offset + 4], "little")
+        if offset + 4 + length > len(raw):
+            raise InvalidInput(f"{label}: BYTES element of {length} bytes is truncated")
+        items.append(raw[offset + 4 : offset + 4 + length])
+        offset += 4 + length
+    if offset != len(raw):
+        raise InvalidInput(f"{label}: {len(raw) - offset} stray bytes after {count} BYTES elements")
+    array = np.empty(count, dtype=object)
+    array[:] = items
+    return array
 
 
 def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
