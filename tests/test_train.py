@@ -155,3 +155,23 @@ def test_corrupt_or_mismatched_checkpoints_are_refused(run, tmp_path):
     (broken / "model.safetensors").write_bytes((out / "last" / "model.safetensors").read_bytes())
     with pytest.raises(CheckpointError, match="weights do not match"):
         load_checkpoint(broken)
+
+
+def test_train_cli_on_a_tiny_fer2013_csv_with_resume(tmp_path):
+    faces = synthetic_faces(160, seed=3)
+    rows = [
+        f"{label},{' '.join(map(str, image.flatten()))},{'Training' if i < 140 else 'PublicTest'}"
+        for i, (image, label) in enumerate(zip(faces.images, faces.labels, strict=True))
+    ]
+    csv_path = tmp_path / "fer2013.csv"
+    csv_path.write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    args = ["train", "shufflenet", "--data", str(csv_path), "--out", str(out), "--input-size", "48", "--threads", "1"]
+    first = CliRunner().invoke(app, [*args, "--epochs", "1"])
+    assert first.exit_code == 0, first.output
+    assert "best: epoch 1" in first.output
+    resumed = CliRunner().invoke(app, [*args, "--epochs", "2", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert [r["epoch"] for r in _log(out)] == ["1", "2"]
+    meta = json.loads((out / "last" / "model.json").read_text())
+    assert meta["metrics"]["epoch"] == 2 and meta["data"]["train"].endswith("fer2013.csv:Training")

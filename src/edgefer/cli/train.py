@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from tqdm import tqdm
 
 from ..data import FaceData, load_fer2013
 from ..train import RECIPES
@@ -55,6 +56,15 @@ def train(
         torch.set_num_threads(threads)
     train_data, val_data = fer2013_train_val(data)
     log.info("%d training and %d validation images from %s", len(train_data), len(val_data), data)
+    bar = tqdm(unit="batch", dynamic_ncols=True, disable=None)  # silent when not a terminal (logs per epoch)
+
+    def on_batch(epoch: int, step: int, steps: int, loss: float) -> None:
+        if step == 0:
+            bar.reset(total=steps)
+            bar.set_description(f"epoch {epoch + 1}/{chosen.epochs}")
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        bar.update()
+
     best = train_model(
         model,
         train_data,
@@ -65,5 +75,7 @@ def train(
         init=init,
         seed=seed,
         resume=resume,
+        on_batch=on_batch,
     )
+    bar.close()
     typer.echo(f"best: epoch {best['epoch']}, validation accuracy {best['accuracy']:.4f} -> {out / 'best'}")

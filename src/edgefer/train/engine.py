@@ -33,7 +33,7 @@ from ..models import FERNet, build
 from .checkpoint import load_checkpoint, save_checkpoint, save_train_state
 from .metrics import classification_report
 
-__all__ = ["RECIPES", "Recipe", "evaluate", "predict_logits", "train"]
+__all__ = ["RECIPES", "Recipe", "evaluate", "predict_logits", "train", "train_one_epoch"]
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +96,53 @@ def predict_logits(
     return torch.cat(out)
 
 
+def _score(model: nn.Module, images: Tensor, data: FaceData, pre: Preprocess, tta_flip: bool) -> dict[str, Any]:
+    logp = predict_logits(model, images, pre, tta_flip=tta_flip)
+    report = classification_report(data.labels, logp.argmax(1).numpy(), data.classes)
+    report["loss"] = float(F.nll_loss(logp, torch.from_numpy(data.labels)))
+    return report
+
+
 def evaluate(model: nn.Module, data: FaceData, pre: Preprocess, *, tta_flip: bool = False) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class accuracy, confusion matrix and mean loss on a dataset."""
-    logp = predict_logits(model, resize_once(data.images, pre.resize), pre, tta_flip=tta_flip)
-    labels = torch.from_numpy(data.labels)
-    report = classification_report(data.labels, logp.argmax(1).numpy(), data.classes)
-    report["loss"] = float(F.nll_loss(logp, labels))
-    return report
+    return _score(model, resize_once(data.images, pre.resize), data, pre, tta_flip)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    pre: Preprocess,
+    optimizer: torch.optim.Optimizer,
+    recipe: Recipe,
+    epoch: int,
+    generator: torch.Generator,
+    on_batch: Callable[[int, int, int, float], None] | None = None,
+) -> tuple[float, float]:
+    """One pass over the resized uint8 training images; returns mean loss and accuracy."""
+    model.train()
+    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    steps = len(images) // recipe.batch_size  # drop the ragged last batch (BatchNorm needs > 1 sample)
+    order = torch.randperm(len(images), generator=generator)
+    loss_sum, correct, seen = 0.0, 0, 0
+    for step in range(steps):
+        # determine and set the learning rate (per step, so cosine is smooth)
+        for group in optimizer.param_groups:
+            group["lr"] = recipe.lr_at(epoch + step / steps)
+        index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
+        x, y = augment(images[index], pre, generator), labels[index]
+        # forward, backward, update
+        logits = model(x)
+        loss = criterion(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * len(y)  # note: a sync point, cheap on CPU
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+        if on_batch is not None:
+            on_batch(epoch, step, steps, loss.item())
+    return loss_sum / seen, correct / seen
 
 
 def _build_model(model_name: str, overrides: dict[str, Any], recipe: Recipe, num_classes: int) -> FERNet:
@@ -124,7 +164,7 @@ def train(
     seed: int = 0,
     resume: bool = False,
     data_note: str = "",
-    on_batch: Callable[[int, int, float], None] | None = None,
+    on_batch: Callable[[int, int, int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate on ``val_data`` after every epoch, checkpoint to ``out/last`` and ``out/best``.
 
@@ -149,29 +189,28 @@ def train(
     else:
         model = _build_model(model_name, overrides, recipe, num_classes)
     pre = Preprocess.fit(train_data.images, recipe.input_size)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
-    )
     generator = torch.Generator().manual_seed(seed)
     start_epoch, best = 0, {"accuracy": -1.0}
+    resume_state = None
     if resume:
         last = out / "last"
         model, meta = load_checkpoint(last)
-        state = torch.load(last / "train_state.pt", weights_only=False)
-        optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr)
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        start_epoch, best = state["epoch"], state["best"]
+        resume_state = torch.load(last / "train_state.pt", weights_only=False)
+        generator.set_state(resume_state["generator"])
+        start_epoch, best = resume_state["epoch"], resume_state["best"]
         pre = Preprocess(**meta["preprocess"])
         log.info("resuming %s at epoch %d of %d", last, start_epoch + 1, recipe.epochs)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+    )
+    if resume_state is not None:
+        optimizer.load_state_dict(resume_state["optimizer"])  # momentum buffers too
+    if len(train_data) < recipe.batch_size:
+        raise ValueError(f"{len(train_data)} training images is less than one batch of {recipe.batch_size}")
 
     images = resize_once(train_data.images, pre.resize)
     labels = torch.from_numpy(train_data.labels)
     val_images = resize_once(val_data.images, pre.resize)
-    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    steps = len(images) // recipe.batch_size  # drop the ragged last batch (BatchNorm needs > 1 sample)
-    if steps == 0:
-        raise ValueError(f"{len(images)} training images is less than one batch of {recipe.batch_size}")
     meta_base = {
         "classes": list(train_data.classes),
         "preprocess": pre.as_dict(),
@@ -187,37 +226,18 @@ def train(
 
     for epoch in range(start_epoch, recipe.epochs):
         began = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(images), generator=generator)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for step in range(steps):
-            # determine and set the learning rate (per step, so cosine is smooth)
-            for group in optimizer.param_groups:
-                group["lr"] = recipe.lr_at(epoch + step / steps)
-            index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-            x, y = augment(images[index], pre, generator), labels[index]
-            # forward, backward, update
-            logits = model(x)
-            loss = criterion(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(y)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(y)
-            if on_batch is not None:
-                on_batch(epoch, step, loss.item())
-        val_logp = predict_logits(model, val_images, pre, tta_flip=recipe.tta_flip)
-        report = classification_report(val_data.labels, val_logp.argmax(1).numpy(), val_data.classes)
-        report["loss"] = float(F.nll_loss(val_logp, torch.from_numpy(val_data.labels)))
+        train_loss, train_acc = train_one_epoch(
+            model, images, labels, pre, optimizer, recipe, epoch, generator, on_batch
+        )
+        report = _score(model, val_images, val_data, pre, recipe.tta_flip)
         seconds = time.perf_counter() - began
         with log_path.open("a") as f:
             csv.writer(f).writerow(
                 [
                     epoch + 1,
                     f"{recipe.lr_at(epoch):.6f}",
-                    f"{loss_sum / seen:.4f}",
-                    f"{correct / seen:.4f}",
+                    f"{train_loss:.4f}",
+                    f"{train_acc:.4f}",
                     f"{report['loss']:.4f}",
                     f"{report['accuracy']:.4f}",
                     f"{report['macro_f1']:.4f}",
@@ -228,8 +248,8 @@ def train(
             "epoch %d/%d: train loss %.4f acc %.4f, val acc %.4f (%.0f s)",
             epoch + 1,
             recipe.epochs,
-            loss_sum / seen,
-            correct / seen,
+            train_loss,
+            train_acc,
             report["accuracy"],
             seconds,
         )
