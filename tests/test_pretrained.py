@@ -1,0 +1,44 @@
+"""The pretrained default model shipped inside the package."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from edgefer.pretrained import DEFAULT_CHECKPOINT, load_pretrained, resolve_checkpoint
+from edgefer.train import CheckpointError
+
+shipped = pytest.mark.skipif(
+    not (DEFAULT_CHECKPOINT / "model.json").is_file(), reason="this checkout ships no default weights yet"
+)
+
+
+@shipped
+def test_default_model_loads_offline_and_predicts():
+    net, meta = load_pretrained()
+    assert not net.training
+    assert meta["classes"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    size = meta["preprocess"]["size"]
+    with torch.inference_mode():
+        logits = net(torch.randn(2, 3, size, size))
+    assert logits.shape == (2, 7) and torch.isfinite(logits).all()
+    # how it was trained travels with it
+    assert meta["recipe"]["name"] and meta["data"]["train"] and 0 < meta["metrics"]["accuracy"] <= 1
+    assert (DEFAULT_CHECKPOINT / "model.safetensors").stat().st_size <= 10 * 1024 * 1024
+
+
+@shipped
+def test_default_metadata_records_publictest_accuracy():
+    meta = json.loads((DEFAULT_CHECKPOINT / "model.json").read_text())
+    assert meta["data"]["val"].endswith("PublicTest")
+    assert np.isfinite(meta["metrics"]["accuracy"])
+
+
+def test_checkpoint_paths_resolve():
+    assert resolve_checkpoint("runs/x/best").as_posix() == "runs/x/best"
+    if not (DEFAULT_CHECKPOINT / "model.json").is_file():
+        with pytest.raises(CheckpointError, match="no pretrained default model"):
+            resolve_checkpoint("default")
+    else:
+        assert resolve_checkpoint("default") == DEFAULT_CHECKPOINT
