@@ -87,8 +87,8 @@ def test_lossy_codecs_stay_within_tolerance(checkpoint, server, codec, tolerance
 
 def test_breakdown_reports_every_step_and_the_bytes(checkpoint, server):
     with (
-        EdgeRunner(checkpoint, "split", server.url, codec="fp16") as split,
-        EdgeRunner(checkpoint, "cloud", server.url) as cloud,
+        EdgeRunner(checkpoint, "split", server.url, codec="fp16", compression=None) as split,
+        EdgeRunner(checkpoint, "cloud", server.url, image_format="raw") as cloud,
     ):
         b = split.predict(FACES[0]).breakdown
         assert b.strategy == "split" and not b.fallback
