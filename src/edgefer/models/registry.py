@@ -19,7 +19,7 @@ from .asp import DIRECTIONS
 from .backbones import BACKBONES
 from .fernet import ATTENTION, FERNet, attention_chain
 
-__all__ = ["ModelConfig", "available", "build", "parse_order", "register"]
+__all__ = ["ModelConfig", "available", "build", "parse_order", "register", "resolve_config"]
 
 ORDERS: dict[str, tuple[str, ...]] = {
     "": (),
@@ -97,6 +97,11 @@ def _resolve(name: str, overrides: dict[str, Any]) -> ModelConfig:
         overrides["levels"] = tuple(int(v) for v in overrides["levels"])
         overrides.setdefault("groups", len(overrides["levels"]))
     return dataclasses.replace(_CONFIGS[name], **overrides)
+
+
+def resolve_config(name: str, **overrides: Any) -> ModelConfig:
+    """The configuration ``build(name, **overrides)`` would use, without building anything."""
+    return _resolve(name, overrides)
 
 
 def build(name: str, num_classes: int = 7, **overrides: Any) -> FERNet:

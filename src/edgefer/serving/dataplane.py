@@ -82,8 +82,8 @@ def served_models(net: FERNet, pre: Preprocess) -> dict[str, ServedModel]:
     classes = shapes[net.stage_names[-1]]
 
     def run_full(images: np.ndarray) -> np.ndarray:
-        if images.dtype == object:  # encoded images, each resized on its own (sizes may differ)
-            resized = torch.cat([resize_once(decode_image(item)[None], pre.resize) for item in images])
+        if images.dtype == object:  # images decoded by _validate, each resized on its own (sizes may differ)
+            resized = torch.cat([resize_once(item[None], pre.resize) for item in images])
         else:
             resized = resize_once(images, pre.resize)
         with torch.inference_mode():
@@ -174,12 +174,11 @@ class DataPlane:
             raise InvalidInput(
                 f"{model.name}: input shape {list(shape)} does not match [-1, {', '.join(map(str, expected))}]"
             )
-        if tensor.datatype == "BYTES":
-            if len(shape) != 1:
-                raise InvalidInput(f"{model.name}: encoded images must have shape [N], got {list(shape)}")
-            for item in tensor.data:
-                decode_image(item)  # refuse undecodable images here, not in the batch
-            return tensor.data, "fp32"
+        if tensor.datatype == "BYTES":  # decode here, so a bad image is refused before it joins a batch
+            decoded = np.empty(len(tensor.data), dtype=object)
+            for i, item in enumerate(tensor.data):  # one by one: equal-shaped arrays would broadcast
+                decoded[i] = decode_image(item)
+            return decoded, "fp32"
         if tensor.datatype == "UINT8":
             if min(shape[1:]) < 8:
                 raise InvalidInput(f"{model.name}: images of {shape[1]}x{shape[2]} are too small")

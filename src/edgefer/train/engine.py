@@ -30,7 +30,8 @@ from torch import Tensor, nn
 
 from ..data import FaceData, Preprocess, augment, center, resize_once
 from ..models import FERNet, build
-from .checkpoint import load_checkpoint, save_checkpoint, save_train_state
+from ..models.registry import resolve_config
+from .checkpoint import load_checkpoint, preprocess_of, save_checkpoint, save_train_state
 from .metrics import classification_report
 
 __all__ = ["RECIPES", "Recipe", "evaluate", "predict_logits", "train", "train_one_epoch"]
@@ -146,8 +147,7 @@ def train_one_epoch(
 
 
 def _build_model(model_name: str, overrides: dict[str, Any], recipe: Recipe, num_classes: int) -> FERNet:
-    probe = build(model_name, num_classes=num_classes, **overrides)
-    if "sfp" in probe.config.order:
+    if "sfp" in resolve_config(model_name, **overrides).order:
         overrides = {**recipe.sfp_overrides, **overrides}
     return build(model_name, num_classes=num_classes, **overrides)
 
@@ -198,7 +198,7 @@ def train(
         resume_state = torch.load(last / "train_state.pt", weights_only=False)
         generator.set_state(resume_state["generator"])
         start_epoch, best = resume_state["epoch"], resume_state["best"]
-        pre = Preprocess(**meta["preprocess"])
+        pre = preprocess_of(meta)
         log.info("resuming %s at epoch %d of %d", last, start_epoch + 1, recipe.epochs)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
