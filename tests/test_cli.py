@@ -21,7 +21,9 @@ def test_entry_point_is_installed_and_shows_help():
     assert "profile" in result.stdout and "models" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["models", "profile", "train", "evaluate", "crossval", "serve"])
+@pytest.mark.parametrize(
+    "command", ["models", "profile", "train", "evaluate", "crossval", "serve", "predict", "video", "demo"]
+)
 def test_every_subcommand_has_help(command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0

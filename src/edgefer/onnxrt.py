@@ -55,8 +55,12 @@ def export_onnx(
     return path
 
 
-def ort_session(path: str | os.PathLike, threads: int | None = None, *, spin: bool = True) -> ort.InferenceSession:
-    """A CPU ONNX Runtime session; ``threads`` sets intra-op threads (None: ORT's default).
+def ort_session(
+    path: str | os.PathLike | bytes, threads: int | None = None, *, spin: bool = True
+) -> ort.InferenceSession:
+    """A CPU ONNX Runtime session for a model file or serialized bytes; ``threads`` sets intra-op threads.
+
+    ``threads=None`` leaves ORT's default (one per core).
 
     ``spin=False`` stops idle worker threads from busy-waiting after each call. Use it whenever
     several sessions take turns on few cores (benchmarks, servers with several models): one
@@ -68,7 +72,8 @@ def ort_session(path: str | os.PathLike, threads: int | None = None, *, spin: bo
         options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def run_onnx(session: ort.InferenceSession, x: Tensor | np.ndarray) -> np.ndarray:

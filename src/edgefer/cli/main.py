@@ -8,11 +8,14 @@ import sys
 import typer
 
 from .crossval import crossval
+from .demo import demo
 from .evaluate import evaluate
 from .models import models
+from .predict import predict
 from .profile import profile
 from .serve import serve
 from .train import train
+from .video import video
 
 app = typer.Typer(
     name="edgefer",
@@ -21,6 +24,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command(help="Sample photos through face detection and the edge, split and cloud strategies.")(demo)
+app.command(help="Every face's expression in photos (files or folders).")(predict)
+app.command(help="Expressions in a video file or camera stream, with an annotated copy and FPS.")(video)
 app.command(help="List the registered model configurations.")(models)
 app.command(help="Params, MACs and batch-1 CPU latency per model (the paper's Table 4).")(profile)
 app.command(help="Train a model on FER2013 with per-epoch checkpoints and --resume.")(train)

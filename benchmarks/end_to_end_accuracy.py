@@ -1,0 +1,166 @@
+"""Do detection and alignment cost accuracy? FER2013 faces pasted into larger canvases vs the crops.
+
+Each 48x48 face is enlarged 2-4x (random) and placed at a random spot of a 320x320 canvas, then
+found by the detector, aligned (`edgefer.faces.align_face`, the pipeline's defaults) and classified.
+The baseline feeds the original crop straight to the model. Both use the same model and
+preprocessing, without test-time augmentation (as `EdgeRunner` does). A face the detector misses
+counts as wrong; where it finds several, the most confident is used.
+
+Two canvases: ``noise`` (smooth random gray around the face) and ``replicate`` (the face's border
+pixels extended outwards). FER2013 frames are tight, so a detector's box often reaches past them;
+with ``noise`` the crop then shows noise where a real photo would show hair and chin, which
+``replicate`` approximates better. Both are reported.
+
+`--frame N` also measures, on N *Training* faces, how the detector's box relates to the FER2013
+frame (its side and centre offset), which is how the alignment's defaults were chosen.
+
+    .venv/bin/python benchmarks/end_to_end_accuracy.py --data ../shared/data/fer2013/fer2013.csv.gz --frame 1200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from edgefer.data import FaceData, load_fer2013, resize_once
+from edgefer.faces import Face, align_face, get_detector
+from edgefer.pretrained import load_pretrained
+from edgefer.train import predict_logits
+from edgefer.train.checkpoint import preprocess_of
+
+CANVAS = 320
+
+
+def paste(face: np.ndarray, rng: np.random.Generator, background: str) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """A gray 320x320 canvas with the face enlarged 2-4x at a random spot; and (left, top, side)."""
+    side = int(rng.integers(96, 193))
+    big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+    top, left = (int(v) for v in rng.integers(0, CANVAS - side + 1, 2))
+    if background == "replicate":
+        canvas = cv2.copyMakeBorder(big, top, CANVAS - side - top, left, CANVAS - side - left, cv2.BORDER_REPLICATE)
+    else:
+        noise = rng.normal(128, 60, (CANVAS // 16, CANVAS // 16)).clip(0, 255).astype(np.uint8)
+        canvas = cv2.resize(noise, (CANVAS, CANVAS), interpolation=cv2.INTER_CUBIC)
+        canvas[top : top + side, left : left + side] = big
+    return canvas, (left, top, side)
+
+
+def detect_all(data: FaceData, detector, background: str, seed: int):
+    """Canvases, the most confident face in each (or None), true frames, and mean detection ms."""
+    rng = np.random.default_rng(seed)
+    grays, found, frames, seconds = [], [], [], 0.0
+    for image in tqdm(data.images, desc=f"detect ({background})", unit="face", leave=False):
+        canvas, frame = paste(image, rng, background)
+        rgb = np.repeat(canvas[..., None], 3, axis=2)
+        start = time.perf_counter()
+        faces = detector(rgb)
+        seconds += time.perf_counter() - start
+        grays.append(canvas)
+        frames.append(frame)
+        found.append(max(faces, key=lambda f: f.score) if faces else None)
+    return grays, found, frames, 1000 * seconds / len(data)
+
+
+def classify(net, pre, crops: np.ndarray) -> np.ndarray:
+    return predict_logits(net, resize_once(crops, pre.resize), pre).argmax(1).numpy()
+
+
+def end_to_end(net, pre, grays, found: list[Face | None], rotate: bool) -> np.ndarray:
+    """Predicted class per canvas, -1 where nothing was detected."""
+    crops = np.zeros((len(grays), 48, 48), np.uint8)
+    for i, (gray, face) in enumerate(zip(grays, found, strict=True)):
+        if face is not None:
+            crops[i] = align_face(gray, face, rotate=rotate)
+    predicted = classify(net, pre, crops)
+    predicted[[f is None for f in found]] = -1
+    return predicted
+
+
+def frame_stats(found, frames) -> dict[str, list[float]]:
+    """Box side / frame side, and centre offsets / frame side: median, p10, p90."""
+    rows = []
+    for face, (left, top, side) in zip(found, frames, strict=True):
+        if face is not None:
+            x1, y1, x2, y2 = face.box
+            rows.append(
+                (
+                    max(x2 - x1, y2 - y1) / side,
+                    ((x1 + x2) / 2 - left - side / 2) / side,
+                    ((y1 + y2) / 2 - top - side / 2) / side,
+                )
+            )
+    r = np.array(rows)
+    return {
+        k: [round(float(np.percentile(r[:, i], q)), 3) for q in (50, 10, 90)]
+        for i, k in enumerate(("side", "dx", "dy"))
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--checkpoint", default="default")
+    parser.add_argument("--detector", default="retinaface")
+    parser.add_argument("--frame", type=int, default=0, help="Training faces for the box-vs-frame statistics")
+    parser.add_argument("--limit", type=int, help="only the first N PublicTest faces")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    net, meta = load_pretrained(args.checkpoint)
+    pre = preprocess_of(meta)
+    detector = get_detector(args.detector)
+    splits = load_fer2013(args.data, splits=["PublicTest", *(["Training"] if args.frame else [])])
+    results: dict = {"detector": args.detector}
+    if args.frame:
+        train = splits["Training"].subset(slice(0, args.frame))
+        _, found, frames, _ = detect_all(train, detector, "replicate", seed=1)
+        results["frame_on_training"] = {"n": len(train), **frame_stats(found, frames)}
+
+    test = splits["PublicTest"]
+    if args.limit:
+        test = test.subset(slice(0, args.limit))
+    direct = classify(net, pre, test.images)
+    results["n"] = len(test)
+    results["direct_accuracy"] = round(float((direct == test.labels).mean()), 4)
+    rows = []
+    for background in ("replicate", "noise"):
+        grays, found, frames, ms = detect_all(test, detector, background, seed=2)
+        for rotate in (True, False):
+            predicted = end_to_end(net, pre, grays, found, rotate)
+            accuracy = float((predicted == test.labels).mean())
+            rows.append(
+                {
+                    "background": background,
+                    "rotate": rotate,
+                    "detected": round(sum(f is not None for f in found) / len(test), 4),
+                    "accuracy": round(accuracy, 4),
+                    "loss_pt": round(100 * (results["direct_accuracy"] - accuracy), 2),
+                    "agreement": round(float((predicted == direct).mean()), 4),
+                    "detect_ms": round(ms, 1),
+                }
+            )
+    results["end_to_end"] = rows
+    print(f"direct (crops): {results['direct_accuracy']:.4f} on {len(test)} PublicTest faces")
+    print(f"{'canvas':<10} {'rotate':<6} {'found':>6} {'accuracy':>8} {'loss pt':>7} {'agree':>6} {'det ms':>6}")
+    for r in rows:
+        print(
+            f"{r['background']:<10} {r['rotate']!s:<6} {r['detected']:6.3f} {r['accuracy']:8.4f}"
+            f" {r['loss_pt']:7.2f} {r['agreement']:6.3f} {r['detect_ms']:6.1f}"
+        )
+    if "frame_on_training" in results:
+        print("box vs FER2013 frame on Training (median, p10, p90):", results["frame_on_training"])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Reading photos for the user-facing commands: any common format, orientation and mode, or a clear error.
+
+:func:`read_photo` returns an upright RGB uint8 array whatever the file holds: EXIF-rotated JPEGs
+are turned upright, grayscale and 16-bit images become RGB, transparent images are laid on white,
+and animated files give their first frame. A file that is missing, empty, truncated, not an image,
+or absurdly large (a decompression bomb) raises :class:`PhotoError` naming the file and the reason,
+so a batch can report it and carry on.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "PhotoError", "iter_photos", "read_photo", "sample_photos"]
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+MAX_PIXELS = 100_000_000  # 100 MP: a 12000 x 8000 photo reads; a decompression bomb does not
+
+
+class PhotoError(ValueError):
+    """A file that could not be read as a photo; str() is '<file>: <reason>'."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = str(path), reason
+
+
+def read_photo(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An upright RGB uint8 image (H, W, 3) from an image file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PhotoError(path, "no such file" if not path.exists() else "not a file")
+    if path.stat().st_size == 0:
+        raise PhotoError(path, "empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise PhotoError(path, f"too large: {width}x{height} pixels (limit {max_pixels:,})")
+                image.load()
+                return to_rgb(ImageOps.exif_transpose(image))
+    except PhotoError:
+        raise
+    except UnidentifiedImageError:
+        raise PhotoError(path, "not an image, or a format Pillow cannot read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PhotoError(path, f"too large: {exc}") from None
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
+        raise PhotoError(path, f"corrupt or truncated image ({exc})") from None
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """Any Pillow mode -> RGB uint8; transparency over white, 16-bit scaled to 8."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if array.max() > 255 else 255.0
+        gray = np.clip(array / top * 255, 0, 255).round().astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    return np.asarray(image.convert("RGB"))
+
+
+def iter_photos(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Files named directly (whatever their suffix), and image files inside folders, recursively and sorted."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            yield path  # read_photo reports it if it is missing or not an image
+
+
+def sample_photos() -> list[Path]:
+    """Photos the project may ship: NASA's public-domain portrait of Eileen Collins (as in scikit-image)
+    and matplotlib's sample photo of Grace Hopper (US Navy, public domain), which comes with matplotlib."""
+    from matplotlib import cbook
+
+    return [
+        Path(__file__).parent / "samples" / "astronaut.jpg",
+        Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
+    ]
