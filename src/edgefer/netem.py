@@ -172,6 +172,18 @@ class NetnsLink:
             libc.setns(own, CLONE_NEWNET)
             os.close(own)
 
+    @contextlib.contextmanager
+    def cloud(self) -> Iterator[None]:
+        """Create sockets inside the cloud namespace for the duration (e.g. a server's listener)."""
+        own = os.open(f"/proc/{os.getpid()}/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
+        try:
+            _setns(f"/var/run/netns/{self.cloud_ns}")
+            yield
+        finally:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.setns(own, CLONE_NEWNET)
+            os.close(own)
+
     def popen(self, args: list[str], **kwargs) -> subprocess.Popen:
         """Start a program inside the cloud namespace."""
         return subprocess.Popen(["ip", "netns", "exec", self.cloud_ns, *args], **kwargs)

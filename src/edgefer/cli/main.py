@@ -11,6 +11,7 @@ from .crossval import crossval
 from .demo import demo
 from .evaluate import evaluate
 from .models import models
+from .offload_bench import offload_bench
 from .predict import predict
 from .profile import profile
 from .serve import serve
@@ -33,6 +34,9 @@ app.command(help="Train a model on FER2013 with per-epoch checkpoints and --resu
 app.command(help="Accuracy, macro-F1, per-class accuracy and confusion matrix of a checkpoint.")(evaluate)
 app.command(help="Subject-disjoint k-fold accuracy on CK+, fine-tuning from a checkpoint.")(crossval)
 app.command(help="The cloud server: Open Inference Protocol (KServe v2) over HTTP/REST.")(serve)
+app.command("offload-bench", help="Edge, cloud, split and auto latency per bandwidth and device (Fig. 8).")(
+    offload_bench
+)
 
 
 def main() -> None:
@@ -44,3 +48,7 @@ def main() -> None:
     except ValueError as exc:  # input the library refused; its message says what and why
         typer.echo(f"edgefer: error: {exc}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

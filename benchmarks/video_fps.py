@@ -1,0 +1,81 @@
+"""End-to-end FPS of `edgefer video` on this machine, at 1 and 2 threads.
+
+The clip is made here: 640x480, the two sample photos side by side (two faces), panning slowly.
+Each configuration runs the whole `run_video` loop (decode, detect, align, classify, draw, encode
+to MP4) over the clip after a short warm-up; FPS is frames / wall time.
+
+    .venv/bin/python benchmarks/video_fps.py --frames 150 --json docs/video_fps.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from edgefer.annotate import draw_results
+from edgefer.edge.runtime import EdgeRunner
+from edgefer.faces import get_detector
+from edgefer.photos import read_photo, sample_photos
+from edgefer.pipeline import FacePipeline
+from edgefer.video import run_video
+
+
+def make_clip(path: Path, frames: int) -> None:
+    a, g = (cv2.resize(read_photo(p), (320, 360)) for p in sample_photos())
+    strip = np.concatenate([a, g], axis=1)  # 640 x 360
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 480))
+    for i in range(frames):
+        frame = np.full((480, 640, 3), 200, np.uint8)
+        top = 20 + round(60 * i / frames)
+        frame[top : top + 360] = np.roll(strip, i, axis=1)
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--detector", default="retinaface")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        make_clip(clip, args.frames)
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            cv2.setNumThreads(threads)
+            kwargs = {"threads": threads} if args.detector == "retinaface" else {}
+            pipeline = FacePipeline(EdgeRunner("default"), get_detector(args.detector, **kwargs))
+            for every in (1, 5):
+                warm = cv2.VideoCapture(str(clip))
+                run_video(warm, pipeline, max_frames=10)
+                warm.release()
+                capture = cv2.VideoCapture(str(clip))
+                stats = run_video(capture, pipeline, out=Path(tmp) / "out.mp4", every=every, draw=draw_results)
+                capture.release()
+                row = {"threads": threads, "detect_every": every, "frames": stats.frames, "faces": stats.faces}
+                row |= {"fps": round(stats.fps, 1), **{f"{k}_ms": round(stats.ms(k), 1) for k in stats.parts}}
+                rows.append(row)
+                print(row, flush=True)
+    print(
+        f"\n{'threads':>7} {'detect every':>12} {'FPS':>6} {'read':>6} {'detect':>7} {'classify':>9} {'write':>6}"
+        "  (ms/frame)"
+    )
+    for r in rows:
+        print(f"{r['threads']:>7} {r['detect_every']:>12} {r['fps']:>6.1f} {r['read_ms']:>6.1f} {r['detect_ms']:>7.1f}"
+              f" {r['classify_ms']:>9.1f} {r['write_ms']:>6.1f}")  # fmt: skip
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"detector": args.detector, "clip": "640x480, 2 faces", "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Choosing where each request runs: all local, the image to the cloud, or a split after any stage.
+
+A :class:`Plan` is one way to run a request:
+
+* ``edge``: every stage on the device.
+* ``cloud``: the (PNG) face up, logits down (the cloud's ``full`` model).
+* ``split@S:feature``: stages up to S on the device, the map up, the cloud's attention chain, the
+  map down, the rest on the device (the paper's round trip; S = stage2, model ``split-stage2``).
+* ``split@S:logits``: stages up to S on the device, the map up, the rest in the cloud, logits down
+  (Neurosurgeon-style; model ``suffix-S``).
+
+The :class:`Planner` predicts each plan's latency from a :class:`Profile` (the device's per-stage
+compute time, already multiplied by its slowdown factor; the cloud's compute per model; encoded
+request and response sizes; encode/decode time) and a :class:`LinkEstimate`, and picks the lowest.
+The cloud's compute is refined from what the server reports with each answer, and the device's
+from what each request's edge steps really took (a scale on the start-up profile: a device that is
+busier than when it was profiled is seen as slower).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .estimator import LinkEstimate
+
+__all__ = ["Plan", "Planner", "Profile"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    kind: str  # edge | cloud | split
+    after: str | None = None  # split: the last stage on the device
+    returns: str = "logits"  # split: "feature" (the cloud runs the attention) or "logits"
+
+    @property
+    def name(self) -> str:
+        return self.kind if self.kind != "split" else f"split@{self.after}:{self.returns}"
+
+    @property
+    def model(self) -> str | None:
+        """The cloud model this plan calls."""
+        if self.kind == "edge":
+            return None
+        if self.kind == "cloud":
+            return "full"
+        return f"split-{self.after}" if self.returns == "feature" else f"suffix-{self.after}"
+
+    @classmethod
+    def parse(cls, name: str) -> Plan:
+        if name in ("edge", "cloud"):
+            return cls(name)
+        if name.startswith("split@") and ":" in name:
+            after, returns = name[len("split@") :].split(":", 1)
+            if returns in ("feature", "logits"):
+                return cls("split", after, returns)
+        raise ValueError(f"not a plan: {name!r} (edge, cloud, split@<stage>:feature or split@<stage>:logits)")
+
+
+@dataclass
+class Profile:
+    """What a request costs apart from the network; all times in ms, edge times already slowed down."""
+
+    stages: list[str]  # in order, e.g. conv1 ... fc
+    edge_ms: dict[str, float]  # per stage on the device (incl. its slowdown)
+    prepare_ms: float  # resize + normalise the face on the device
+    cloud_ms: dict[str, float]  # per cloud model: compute as the server reports it
+    sizes: dict[str, tuple[int, int]]  # plan name -> (request bytes, response bytes)
+    encode_ms: dict[str, float] = field(default_factory=dict)  # plan name -> edge-side encode + decode
+    attention: str | None = "attention"  # the stage the "feature" round trip runs in the cloud
+
+    def edge_compute(self, plan: Plan) -> float:
+        """Device compute of a plan: everything but what the cloud runs."""
+        if plan.kind == "cloud":
+            return 0.0
+        if plan.kind == "edge":
+            return self.prepare_ms + sum(self.edge_ms.values())
+        cut = self.stages.index(plan.after) + 1
+        ms = self.prepare_ms + sum(self.edge_ms[s] for s in self.stages[:cut])
+        if plan.returns == "feature":  # the tail after the attention stays on the device
+            ms += sum(self.edge_ms[s] for s in self.stages[cut + 1 :])
+        return ms
+
+
+class Planner:
+    """Predict each candidate plan's latency and pick the lowest.
+
+    Args:
+        profile: costs apart from the network.
+        plans: the candidates (default: every plan the profile has sizes for, plus ``edge``).
+        alpha: EWMA weight of each reported cloud compute time.
+    """
+
+    def __init__(self, profile: Profile, plans: list[Plan] | None = None, alpha: float = 0.3) -> None:
+        self.profile = profile
+        self.plans = plans or [Plan("edge"), *(Plan.parse(n) for n in profile.sizes)]
+        self.alpha = alpha
+        self.edge_scale = 1.0  # observed / profiled device compute (EWMA)
+
+    def predict(self, plan: Plan, link: LinkEstimate | None) -> float:
+        p = self.profile
+        ms = p.edge_compute(plan) * self.edge_scale
+        if plan.kind == "edge":
+            return ms
+        if link is None:
+            return float("inf")
+        up, down = p.sizes[plan.name]
+        return ms + p.encode_ms.get(plan.name, 0.0) + link.transfer_ms(up, down) + p.cloud_ms.get(plan.model, 0.0)
+
+    def choose(self, link: LinkEstimate | None, cloud_available: bool = True) -> Plan:
+        """The plan with the lowest predicted latency; ``edge`` when the cloud is unavailable."""
+        if not cloud_available or link is None:
+            return Plan("edge")
+        return min(self.plans, key=lambda plan: self.predict(plan, link))
+
+    def observe_cloud(self, model: str, compute_ms: float) -> None:
+        old = self.profile.cloud_ms.get(model)
+        self.profile.cloud_ms[model] = compute_ms if old is None else (1 - self.alpha) * old + self.alpha * compute_ms
+
+    def observe_edge(self, plan: Plan, edge_ms: float) -> None:
+        """What a plan's device steps really took, against the profile's prediction."""
+        profiled = self.profile.edge_compute(plan)
+        if profiled > 0:
+            self.edge_scale = (1 - self.alpha) * self.edge_scale + self.alpha * (edge_ms / profiled)
+
+    def observe_sizes(self, plan: Plan, bytes_up: int, bytes_down: int) -> None:
+        self.profile.sizes[plan.name] = (bytes_up, bytes_down)
+
+    def table(self, link: LinkEstimate | None) -> list[tuple[str, float]]:
+        """Every plan's predicted latency, best first (for logs and the bench)."""
+        return sorted(((p.name, self.predict(p, link)) for p in self.plans), key=lambda r: r[1])

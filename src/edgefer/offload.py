@@ -1,0 +1,227 @@
+"""The edge-cloud benchmark (the paper's Fig. 8, on shaped links): latency per strategy, bandwidth
+and device, with the cloud server in its own process behind a real shaped link.
+
+The link is kernel-shaped (two network namespaces, veth, tbf; :class:`edgefer.netem.NetnsLink`)
+when this machine allows it, else a userspace token-bucket proxy on loopback; the records say which.
+The cloud is ``edgefer serve`` started in the cloud namespace (or on loopback), one thread, no
+batching delay. The edge is an :class:`EdgeRunner` in this process with one thread, padded to the
+device's slowdown factor. Faces are real (FER2013 PublicTest or the user's), sent one at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from .edge.runtime import EdgeRunner
+from .netem import LinkSpec, NetnsLink, ProxyLink, netem_available, netns_available
+
+__all__ = ["DEVICES", "Cloud", "parse_devices", "run_degradation", "run_offload_bench"]
+
+# The paper's phone is ~2.2-2.3x slower than its laptop (Table 4); 2.25 sits in the middle.
+DEVICES = {"laptop": 1.0, "phone": 2.25}
+
+
+def parse_devices(text: str) -> dict[str, float]:
+    """``laptop,phone,slow=4`` -> {"laptop": 1.0, "phone": 2.25, "slow": 4.0}."""
+    devices = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, factor = item.partition("=")
+        if factor:
+            try:
+                devices[name] = float(factor)
+            except ValueError:
+                raise ValueError(f"device {name!r}: factor {factor!r} is not a number") from None
+            if devices[name] < 1:
+                raise ValueError(f"device {name!r}: the slowdown factor must be >= 1 (this machine is 1)")
+        elif name in DEVICES:
+            devices[name] = DEVICES[name]
+        else:
+            raise ValueError(f"unknown device {name!r}; use {', '.join(DEVICES)} or NAME=FACTOR")
+    return devices
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Cloud:
+    """A shaped link with the cloud server behind it; ``with cloud.edge():`` runs edge code."""
+
+    link: NetnsLink | ProxyLink
+    url: str
+    token: str
+    process: subprocess.Popen
+
+    @property
+    def kind(self) -> str:
+        return "kernel (netns + tbf)" if isinstance(self.link, NetnsLink) else "userspace proxy"
+
+    def edge(self) -> contextlib.AbstractContextManager:
+        return self.link.edge() if isinstance(self.link, NetnsLink) else contextlib.nullcontext()
+
+    def shape(self, spec: LinkSpec) -> None:
+        self.link.shape(spec)
+
+
+@contextlib.contextmanager
+def start_cloud(
+    spec: LinkSpec, checkpoint: str = "default", threads: int = 1, force_proxy: bool = False
+) -> Iterator[Cloud]:
+    """Set up the link and the server; tear both down on exit, on error and Ctrl-C too."""
+    token = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory() as tmp:
+        token_file = Path(tmp) / "token"
+        token_file.write_text(token)
+        use_netns = not force_proxy and netns_available()[0] and (spec.rtt_ms == 0 or netem_available())
+        with contextlib.ExitStack() as stack:
+            serve = [sys.executable, "-m", "edgefer.cli.main", "serve", "--token-file", str(token_file),
+                     "--checkpoint", checkpoint, "--threads", str(threads), "--max-delay-ms", "0"]  # fmt: skip
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+            log = stack.enter_context((Path(tmp) / "serve.log").open("w+"))
+            if use_netns:
+                link = stack.enter_context(NetnsLink(spec))
+                host, port = link.cloud_ip, 8000
+                process = link.popen([*serve, "--host", host, "--port", str(port)], env=env, stderr=log)
+            else:
+                host, port = "127.0.0.1", _free_port()
+                process = subprocess.Popen([*serve, "--port", str(port)], env=env, stderr=log)
+                link = stack.enter_context(ProxyLink(spec, (host, port)))
+                host, port = link.proxy_host, link.proxy_port
+            stack.callback(_stop, process)
+            cloud = Cloud(link, f"http://{host}:{port}", token, process)
+            try:
+                _wait_ready(cloud)
+            except RuntimeError as exc:
+                log.seek(0)
+                raise RuntimeError(f"{exc}; its log:\n{log.read()[-2000:]}") from None
+            yield cloud
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _wait_ready(cloud: Cloud, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    with cloud.edge():
+        while time.monotonic() < deadline:
+            if cloud.process.poll() is not None:
+                raise RuntimeError(f"the cloud server exited with code {cloud.process.returncode}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{cloud.url}/v2/health/ready", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+    raise RuntimeError(f"the cloud server at {cloud.url} did not become ready in {timeout:.0f} s")
+
+
+def _summarise(device: str, kbps: float, strategy: str, breakdowns: list, link_kind: str) -> dict:
+    totals = [b.total_ms for b in breakdowns]
+    return {
+        "device": device,
+        "bandwidth_kbps": kbps,
+        "strategy": strategy,
+        "median_ms": round(statistics.median(totals), 2),
+        "p90_ms": round(float(np.percentile(totals, 90)), 2),
+        "bytes_up": round(statistics.median(b.bytes_up for b in breakdowns)),
+        "bytes_down": round(statistics.median(b.bytes_down for b in breakdowns)),
+        "plans": dict(Counter(b.plan for b in breakdowns)),
+        "fallbacks": sum(b.fallback for b in breakdowns),
+        "link": link_kind,
+    }
+
+
+def run_offload_bench(
+    faces: np.ndarray,
+    bandwidths: list[float],
+    devices: dict[str, float],
+    strategies: list[str],
+    *,
+    rtt_ms: float = 0.0,
+    requests: int = 20,
+    warmup: int = 3,
+    checkpoint: str = "default",
+    force_proxy: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """One record per device x bandwidth x strategy (see the module docstring)."""
+    import torch
+
+    torch.set_num_threads(1)
+    records = []
+    with start_cloud(LinkSpec(bandwidths[0], rtt_ms), checkpoint, force_proxy=force_proxy) as cloud, cloud.edge():
+        for device, factor in devices.items():
+            runners = {
+                s: EdgeRunner(checkpoint, s, cloud.url if s != "edge" else None, token=cloud.token, slowdown=factor)
+                for s in strategies
+            }
+            try:
+                for kbps in bandwidths:
+                    cloud.shape(LinkSpec(kbps, rtt_ms))
+                    for strategy, runner in runners.items():
+                        for face in faces[:warmup]:
+                            runner.predict(face)
+                        got = [runner.predict(face).breakdown for face in faces[warmup : warmup + requests]]
+                        records.append(_summarise(device, kbps, strategy, got, cloud.kind))
+                        if progress:
+                            r = records[-1]
+                            progress(f"{device:<7} {kbps:6.0f} KB/s {strategy:<6} median {r['median_ms']:7.1f} ms"
+                                     f"  p90 {r['p90_ms']:7.1f}  up {r['bytes_up']:6d} B  down {r['bytes_down']:6d} B"
+                                     f"  {r['plans']}")  # fmt: skip
+            finally:
+                for runner in runners.values():
+                    runner.close()
+    return records
+
+
+def run_degradation(
+    faces: np.ndarray,
+    before_kbps: float,
+    after_kbps: float,
+    factor: float,
+    *,
+    rtt_ms: float = 0.0,
+    requests: int = 60,
+    change_at: int = 30,
+    checkpoint: str = "default",
+    force_proxy: bool = False,
+) -> list[dict]:
+    """``auto`` on one device while the link drops from ``before`` to ``after`` at request ``change_at``:
+    one record per request (index, rate, plan, latency)."""
+    import torch
+
+    torch.set_num_threads(1)
+    trace = []
+    with start_cloud(LinkSpec(before_kbps, rtt_ms), checkpoint, force_proxy=force_proxy) as cloud, cloud.edge():
+        runner = EdgeRunner(checkpoint, "auto", cloud.url, token=cloud.token, slowdown=factor)
+        try:
+            for i in range(requests):
+                if i == change_at:
+                    cloud.shape(LinkSpec(after_kbps, rtt_ms))
+                kbps = before_kbps if i < change_at else after_kbps
+                b = runner.predict(faces[i % len(faces)]).breakdown
+                trace.append({"request": i, "bandwidth_kbps": kbps, "plan": b.plan, "total_ms": round(b.total_ms, 2)})
+        finally:
+            runner.close()
+    return trace
