@@ -123,3 +123,18 @@ def test_demo_runs_end_to_end(tmp_path):
     assert int(table["split"][-2]) > int(table["cloud"][-2]) > 0  # the feature map is bigger than the face
     assert "fell back" not in out and "cloud server stopped" in out
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["astronaut_annotated.png", "grace_hopper_annotated.png"]
+
+
+def test_predict_with_the_cloud_split_and_auto(photos):
+    from edgefer.serving import BackgroundServer, DataPlane, create_app, served_models
+    from edgefer.train.checkpoint import preprocess_of
+
+    net, meta = load_pretrained("default")
+    local = runner.invoke(app, ["predict", str(photos / "people"), "--json"])
+    with BackgroundServer(create_app(DataPlane(served_models(net, preprocess_of(meta)), max_delay_ms=0))) as srv:
+        for strategy in ("split", "auto"):
+            result = runner.invoke(
+                app, ["predict", str(photos / "people"), "--json", "--strategy", strategy, "--cloud", srv.url]
+            )
+            assert result.exit_code == 0, result.output
+            assert json.loads(result.stdout)["faces"][0]["label"] == json.loads(local.stdout)["faces"][0]["label"]

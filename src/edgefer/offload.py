@@ -179,11 +179,17 @@ def run_offload_bench(
             try:
                 for kbps in bandwidths:
                     cloud.shape(LinkSpec(kbps, rtt_ms))
-                    for strategy, runner in runners.items():
-                        for face in faces[:warmup]:
+                    for face in faces[:warmup]:
+                        for runner in runners.values():
                             runner.predict(face)
-                        got = [runner.predict(face).breakdown for face in faces[warmup : warmup + requests]]
-                        records.append(_summarise(device, kbps, strategy, got, cloud.kind))
+                    # Interleaved: each face goes through every strategy in turn, so the machine's
+                    # noise falls on all of them alike.
+                    got: dict[str, list] = {s: [] for s in runners}
+                    for face in faces[warmup : warmup + requests]:
+                        for strategy, runner in runners.items():
+                            got[strategy].append(runner.predict(face).breakdown)
+                    for strategy in runners:
+                        records.append(_summarise(device, kbps, strategy, got[strategy], cloud.kind))
                         if progress:
                             r = records[-1]
                             progress(f"{device:<7} {kbps:6.0f} KB/s {strategy:<6} median {r['median_ms']:7.1f} ms"

@@ -19,6 +19,7 @@ class Strategy(StrEnum):
     edge = "edge"
     split = "split"
     cloud = "cloud"
+    auto = "auto"
 
 
 CheckpointOpt = Annotated[
@@ -28,7 +29,8 @@ DetectorOpt = Annotated[Detector, typer.Option(help="Face detector.", rich_help_
 StrategyOpt = Annotated[
     Strategy,
     typer.Option(
-        help="Where the network runs: on this device, split with the cloud, or in the cloud.", rich_help_panel="Cloud"
+        help="Where the network runs: this device, split with the cloud, the cloud, or auto (per face, fastest).",
+        rich_help_panel="Cloud",
     ),
 ]
 CloudOpt = Annotated[

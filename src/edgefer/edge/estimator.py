@@ -6,10 +6,13 @@ round trip (network RTT plus HTTP handling). Each estimate is an exponentially w
 average, so it follows a changed link within a few requests (alpha 0.5: a new rate is 94% in after
 4 samples).
 
-Attribution: a request whose response is small (< ``SMALL`` bytes, i.e. logits) is an uplink sample,
-one whose upload is small a downlink sample. When both are large, the observed time is split in
-proportion to the current estimates (which keeps their ratio and fits the total). A direction that
-has never been sampled borrows the other's estimate.
+Requests under 4 KB in all count only when they were slower than the estimate: their time is
+mostly the round trip, and a shaper's burst allowance (tbf: a few KB) may let them through at line
+rate, so a fast one says little, but a slow one means the link slowed down. Attribution: a request
+whose response is small (< ``SMALL`` bytes, i.e. logits) is an uplink sample, one whose upload is
+small a downlink sample. When both are large, the observed time is split in proportion to the
+current estimates (which keeps their ratio and fits the total). A direction that has never been
+sampled borrows the other's estimate.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 __all__ = ["LinkEstimate", "LinkEstimator"]
 
 SMALL = 1500  # bytes: fits in the first segment with the headers
+MIN_SAMPLE = 4000  # bytes both ways: smaller requests say more about the round trip and bursts than the rate
 
 
 @dataclass(frozen=True)
@@ -54,17 +58,24 @@ class LinkEstimator:
         """One request: bytes each way and the time the network took (total less cloud compute)."""
         with self._lock:
             transfer = network_ms - (self._rtt or 0.0)
-            if transfer <= 0.05:  # within the round trip: too small to say anything about the rate
+            if transfer <= 0.05:  # within the round trip: nothing to say about the rate
                 return
-            self.samples += 1
+            small = bytes_up + bytes_down < MIN_SAMPLE
             if bytes_down < SMALL or bytes_up < SMALL:
                 size, up = (bytes_up, True) if bytes_down < SMALL else (bytes_down, False)
                 rate = size / transfer  # bytes per ms = KB/s
+                old = self._up if up else self._down
+                if small and (old is None or rate >= old):  # a burst, perhaps: only a slowdown is news
+                    return
+                self.samples += 1
                 if up:
                     self._up = self._ewma(self._up, rate)
                 else:
                     self._down = self._ewma(self._down, rate)
                 return
+            if small:
+                return
+            self.samples += 1
             up = self._up or self._down or (bytes_up + bytes_down) / transfer
             down = self._down or up
             predicted = bytes_up / up + bytes_down / down

@@ -14,11 +14,19 @@ compute time, already multiplied by its slowdown factor; the cloud's compute per
 request and response sizes; encode/decode time) and a :class:`LinkEstimate`, and picks the lowest.
 The cloud's compute is refined from what the server reports with each answer, and the device's
 from what each request's edge steps really took (a scale on the start-up profile: a device that is
-busier than when it was profiled is seen as slower).
+busier than when it was profiled is seen as slower). What the model misses (HTTP and decoding
+overheads, a link's burst allowance, queueing) is learnt per plan from the plans actually run: each
+keeps observed minus predicted latency, whose recent median is added to its prediction. A plan that has not run
+has no correction, so an optimistic prediction gets tried once and corrected; corrections of plans
+not run fade (x0.98 a request), so a plan once found slow is tried again after conditions change.
+Both the device's scale and the corrections are medians of the last few observations, not means:
+latency on a shared machine has spikes, and one spike must not flip the choice.
 """
 
 from __future__ import annotations
 
+import statistics
+from collections import deque
 from dataclasses import dataclass, field
 
 from .estimator import LinkEstimate
@@ -94,9 +102,29 @@ class Planner:
         self.profile = profile
         self.plans = plans or [Plan("edge"), *(Plan.parse(n) for n in profile.sizes)]
         self.alpha = alpha
-        self.edge_scale = 1.0  # observed / profiled device compute (EWMA)
+        # observed / profiled device compute; the profile itself counts as three observations of 1.0
+        self._scales: deque[float] = deque([1.0] * 3, maxlen=9)
+        self._residuals: dict[str, deque[float]] = {}  # plan name -> observed - predicted latency, ms
+        self._idle: dict[str, int] = {}  # plan name -> requests since it last ran
+
+    @property
+    def edge_scale(self) -> float:
+        """How much slower the device is now than when profiled (median of recent requests)."""
+        return statistics.median(self._scales)
+
+    def bias(self, plan: Plan) -> float:
+        """The plan's learnt correction: the median recent residual, fading while the plan is not run."""
+        residuals = self._residuals.get(plan.name)
+        if not residuals:
+            return 0.0
+        return statistics.median(residuals) * 0.98 ** self._idle.get(plan.name, 0)
 
     def predict(self, plan: Plan, link: LinkEstimate | None) -> float:
+        """Predicted latency of ``plan`` in ms: the cost model plus the plan's learnt correction."""
+        return self.model(plan, link) + self.bias(plan)
+
+    def model(self, plan: Plan, link: LinkEstimate | None) -> float:
+        """The cost model alone: device compute + encode + network + cloud compute."""
         p = self.profile
         ms = p.edge_compute(plan) * self.edge_scale
         if plan.kind == "edge":
@@ -116,11 +144,21 @@ class Planner:
         old = self.profile.cloud_ms.get(model)
         self.profile.cloud_ms[model] = compute_ms if old is None else (1 - self.alpha) * old + self.alpha * compute_ms
 
+    def observe_total(self, plan: Plan, link: LinkEstimate | None, total_ms: float) -> None:
+        """A request ran ``plan`` in ``total_ms``; ``link`` is the estimate it was planned with."""
+        predicted = self.model(plan, link)
+        if predicted == float("inf"):
+            return
+        for name in self._idle:
+            self._idle[name] += 1
+        self._idle[plan.name] = 0
+        self._residuals.setdefault(plan.name, deque(maxlen=5)).append(total_ms - predicted)
+
     def observe_edge(self, plan: Plan, edge_ms: float) -> None:
         """What a plan's device steps really took, against the profile's prediction."""
         profiled = self.profile.edge_compute(plan)
         if profiled > 0:
-            self.edge_scale = (1 - self.alpha) * self.edge_scale + self.alpha * (edge_ms / profiled)
+            self._scales.append(edge_ms / profiled)
 
     def observe_sizes(self, plan: Plan, bytes_up: int, bytes_down: int) -> None:
         self.profile.sizes[plan.name] = (bytes_up, bytes_down)
