@@ -388,8 +388,9 @@ class EdgeRunner:
             self.probe_rtt()
             if not self.cloud_available:
                 return Plan("edge")
-            # No rate known yet: this request measures it, through the paper's split.
-            return FIXED_PLANS["split"]
+            # No rate known yet: this request measures it, through a split (the paper's, where there is one).
+            splits = [p for p in self.planner.plans if p.kind == "split"]
+            return FIXED_PLANS["split"] if FIXED_PLANS["split"] in splits else splits[len(splits) // 2]
         plan = self.planner.choose(self.link.estimate())
         if plan.kind == "edge":
             self._local_streak += 1
@@ -434,7 +435,9 @@ class EdgeRunner:
             encode[f"split@{name}:logits"] = _ms(start) * self.slowdown
             sizes[f"split@{name}:logits"] = (up, logits_bytes)
             cloud[f"suffix-{name}"] = sum(local[s] for s in self.stages[i + 1 :])
-        if "attention" in self.stages and self.stages.index("attention") == self.stages.index("stage2") + 1:
+        if {"stage2", "attention"} <= set(self.stages) and self.stages.index("attention") == self.stages.index(
+            "stage2"
+        ) + 1:
             name = "split@stage2:feature"
             start = time.perf_counter()
             down = self._body_size(encode_feature("feature", features["attention"].numpy(), self.codec), "outputs")
