@@ -15,7 +15,6 @@ from typing import Annotated
 import typer
 
 from ..data import FaceData, load_fer2013, load_image_folder
-from ..pretrained import load_pretrained
 from ..train import evaluate as evaluate_model
 from ..train.checkpoint import preprocess_of
 
@@ -38,9 +37,19 @@ def evaluate(
     tta: Annotated[bool, typer.Option(help="Average with the mirrored image (as the recipe did).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write the confusion matrix as a PNG.")] = None,
+    runtime: Annotated[
+        str, typer.Option(help="torch (a checkpoint), or onnxruntime / openvino (an export).")
+    ] = "torch",
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads.")] = None,
 ) -> None:
     """Accuracy, macro-F1, per-class accuracy and confusion matrix of a checkpoint on a dataset."""
-    model, meta = load_pretrained(checkpoint)
+    from ..export import load_model
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    model, meta = load_model(checkpoint, runtime, threads)
     test = load_split(data, split, meta["classes"])
     if list(test.classes) != list(meta["classes"]):
         raise typer.BadParameter(f"the data's classes {test.classes} differ from the model's {meta['classes']}")
@@ -49,7 +58,7 @@ def evaluate(
     if plot is not None:
         from ..plots import plot_confusion
 
-        title = f"{meta['build']['name']} on {Path(test.source).name}: {report['accuracy']:.2%}"
+        title = f"{meta['build']['name']} ({runtime}) on {Path(test.source).name}: {report['accuracy']:.2%}"
         plot_confusion(report["confusion"], test.classes, plot, title)
     if as_json:
         typer.echo(json.dumps(report))

@@ -10,6 +10,7 @@ import typer
 from .crossval import crossval
 from .demo import demo
 from .evaluate import evaluate
+from .export import export
 from .models import models
 from .offload_bench import offload_bench
 from .predict import predict
@@ -33,6 +34,9 @@ app.command(help="Params, MACs and batch-1 CPU latency per model (the paper's Ta
 app.command(help="Train a model on FER2013 with per-epoch checkpoints and --resume.")(train)
 app.command(help="Accuracy, macro-F1, per-class accuracy and confusion matrix of a checkpoint.")(evaluate)
 app.command(help="Subject-disjoint k-fold accuracy on CK+, fine-tuning from a checkpoint.")(crossval)
+app.command(
+    help="Export a checkpoint to ONNX or OpenVINO (FP32, FP16, INT8; whole or split), checked against PyTorch."
+)(export)
 app.command(help="The cloud server: Open Inference Protocol (KServe v2) over HTTP/REST.")(serve)
 app.command("offload-bench", help="Edge, cloud, split and auto latency per bandwidth and device (Fig. 8).")(
     offload_bench
