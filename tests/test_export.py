@@ -129,3 +129,35 @@ def test_cli_export_then_evaluate_with_onnxruntime(tmp_path):
     assert ours.exit_code == 0, ours.output
     assert json.loads(ours.stdout)["accuracy"] == json.loads(torch_.stdout)["accuracy"]
     assert json.loads(ours.stdout)["n"] == 14
+
+
+def test_edge_runner_and_predict_run_exports(tiny, tmp_path):
+    from edgefer.edge import EdgeRunner
+    from edgefer.serving import BackgroundServer, DataPlane, create_app, served_models
+
+    net, meta = tiny
+    export_model(net, meta, tmp_path / "whole", fmt="onnx")
+    export_model(net, meta, tmp_path / "split", fmt="onnx", split_after="stage2")
+    faces = np.random.default_rng(3).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    reference = EdgeRunner(tiny, "edge")
+    edge = EdgeRunner(tmp_path / "whole", "edge", runtime="onnxruntime", threads=1)
+    with BackgroundServer(create_app(DataPlane(served_models(net, PRE), max_delay_ms=0))) as srv:
+        split = EdgeRunner(tmp_path / "split", "split", srv.url, codec="fp32", runtime="onnxruntime")
+        for face in faces:
+            expected = reference.predict(face).logits
+            assert np.abs(edge.predict(face).logits - expected).max() < 1e-4
+            got = split.predict(face)
+            assert not got.fallback and np.abs(got.logits - expected).max() < 1e-4
+        split.close()
+    with pytest.raises(ValueError, match="needs an export split after stage2"):
+        EdgeRunner(tmp_path / "whole", "split", "http://127.0.0.1:9", runtime="onnxruntime")
+    with pytest.raises(ValueError, match="needs a PyTorch checkpoint"):
+        EdgeRunner(tmp_path / "whole", "auto", "http://127.0.0.1:9", runtime="onnxruntime")
+
+    photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    result = CliRunner().invoke(
+        app, ["predict", photo, "--json", "--checkpoint", str(tmp_path / "whole"), "--runtime", "onnxruntime"]
+    )
+    assert result.exit_code == 0, result.output
+    (face,) = json.loads(result.stdout)["faces"]
+    assert face["label"] in CLASSES

@@ -42,6 +42,20 @@ TokenFileOpt = Annotated[
 ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all cores).")]
 
 
+class Runtime(StrEnum):
+    torch = "torch"
+    onnxruntime = "onnxruntime"
+    openvino = "openvino"
+
+
+RuntimeOpt = Annotated[
+    Runtime,
+    typer.Option(
+        help="torch (a checkpoint) or onnxruntime / openvino (an `edgefer export` folder).", rich_help_panel="Model"
+    ),
+]
+
+
 def make_pipeline(
     checkpoint: str,
     detector: Detector,
@@ -49,6 +63,7 @@ def make_pipeline(
     cloud: str | None,
     token_file: Path | None,
     threads: int | None,
+    runtime: Runtime = Runtime.torch,
 ):
     """The FacePipeline the options describe; raises typer.BadParameter on inconsistent options."""
     import torch
@@ -64,6 +79,8 @@ def make_pipeline(
     token = token_file.read_text().strip() if token_file else None
     if threads:
         torch.set_num_threads(threads)
-    runner = EdgeRunner(checkpoint, strategy.value, cloud_url=cloud, token=token)
+    runner = EdgeRunner(
+        checkpoint, strategy.value, cloud_url=cloud, token=token, runtime=runtime.value, threads=threads
+    )
     kwargs = {"threads": threads} if detector is Detector.retinaface else {}
     return FacePipeline(runner, get_detector(detector.value, **kwargs))

@@ -25,6 +25,8 @@ from .options import (
     CloudOpt,
     Detector,
     DetectorOpt,
+    Runtime,
+    RuntimeOpt,
     Strategy,
     StrategyOpt,
     ThreadsOpt,
@@ -52,6 +54,7 @@ def predict(
     cloud: CloudOpt = None,
     token_file: TokenFileOpt = None,
     threads: ThreadsOpt = None,
+    runtime: RuntimeOpt = Runtime.torch,
 ) -> None:
     """Detect every face in each image and print its expression."""
     from PIL import Image
@@ -63,7 +66,7 @@ def predict(
     files = list(iter_photos(paths))
     if not files:
         raise typer.BadParameter(f"no image files in {', '.join(map(str, paths))}")
-    pipeline = make_pipeline(checkpoint, detector, strategy, cloud, token_file, threads)
+    pipeline = make_pipeline(checkpoint, detector, strategy, cloud, token_file, threads, runtime)
     classes = pipeline.runner.classes
     writer = None
     if csv_path is not None:

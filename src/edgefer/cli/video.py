@@ -23,6 +23,8 @@ from .options import (
     CloudOpt,
     Detector,
     DetectorOpt,
+    Runtime,
+    RuntimeOpt,
     Strategy,
     StrategyOpt,
     ThreadsOpt,
@@ -44,6 +46,7 @@ def video(
     cloud: CloudOpt = None,
     token_file: TokenFileOpt = None,
     threads: ThreadsOpt = None,
+    runtime: RuntimeOpt = Runtime.torch,
 ) -> None:
     """Predict expressions frame by frame and report end-to-end FPS."""
     import cv2
@@ -59,7 +62,7 @@ def video(
     capture = cv2.VideoCapture(str(source) if source is not None else camera)
     if not capture.isOpened():
         raise typer.BadParameter(f"cannot open {source if source is not None else f'camera {camera}'}")
-    pipeline = make_pipeline(checkpoint, detector, strategy, cloud, token_file, threads)
+    pipeline = make_pipeline(checkpoint, detector, strategy, cloud, token_file, threads, runtime)
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     if max_frames and total:
         total = min(total, max_frames)

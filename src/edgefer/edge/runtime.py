@@ -130,6 +130,9 @@ class EdgeRunner:
             logits-returning split after every stage).
         probe_every: for ``auto``, after this many requests without the cloud, send one through the
             best cloud plan anyway, to keep the link estimate fresh.
+        runtime: ``torch`` (a checkpoint), or ``onnxruntime`` / ``openvino`` with an ``edgefer export``
+            folder as the model (for ``split``, one exported with ``--split after=stage2``).
+        threads: CPU threads of the ONNX Runtime / OpenVINO model.
     """
 
     def __init__(
@@ -146,6 +149,8 @@ class EdgeRunner:
         slowdown: float = 1.0,
         plans: list[Plan] | None = None,
         probe_every: int = 20,
+        runtime: str = "torch",
+        threads: int | None = None,
     ) -> None:
         if strategy not in (*STRATEGIES, "auto"):
             raise ValueError(f"unknown strategy {strategy!r}; expected one of {(*STRATEGIES, 'auto')}")
@@ -157,15 +162,19 @@ class EdgeRunner:
             raise ValueError(f"unknown image format {image_format!r}; expected raw, png or jpeg")
         if slowdown < 1.0:
             raise ValueError(f"slowdown must be >= 1 (this machine is the fastest device), got {slowdown}")
+        self.runtime = runtime
         if isinstance(model_or_checkpoint, tuple):
             self.net, self.meta = model_or_checkpoint
+        elif runtime != "torch":
+            self._load_export(model_or_checkpoint, runtime, threads, strategy)
         else:
             self.net, self.meta = load_pretrained(model_or_checkpoint)
         self.net.eval()
         self.pre: Preprocess = preprocess_of(self.meta)
         self.classes: list[str] = list(self.meta["classes"])
-        self.stages: list[str] = list(self.net.stage_names)
-        self.head, self.cloud_part, self.tail = self.net.split(after="stage2")
+        if runtime == "torch":
+            self.stages: list[str] = list(self.net.stage_names)
+            self.head, self.cloud_part, self.tail = self.net.split(after="stage2")
         self.strategy, self.codec, self.compression = strategy, codec, compression
         self.image_format = image_format
         self.slowdown = slowdown
@@ -183,6 +192,22 @@ class EdgeRunner:
         self._candidates = plans
         self.probe_every = probe_every
         self._local_streak = 0
+
+    def _load_export(self, folder: str | Path, runtime: str, threads: int | None, strategy: str) -> None:
+        """The device's model from an ``edgefer export`` folder, run by ONNX Runtime or OpenVINO."""
+        from ..export import ExportedNet, load_export
+
+        runners, self.meta = load_export(folder, runtime, threads)
+        self.net = ExportedNet(runners)
+        self.stages = []
+        if strategy == "auto":
+            raise ValueError("strategy 'auto' needs a PyTorch checkpoint (it times and splits every stage)")
+        if strategy == "split":
+            if self.meta.get("split_after") != "stage2":
+                raise ValueError(f"strategy 'split' needs an export split after stage2; {folder} is not")
+            self.head, self.cloud_part, self.tail = (
+                ExportedNet({k: runners[k]}) for k in ("edge_head", "cloud", "edge_tail")
+            )
 
     def close(self) -> None:
         if self.client is not None:
