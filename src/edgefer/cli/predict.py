@@ -12,6 +12,7 @@ stderr and the batch carries on. The exit code is 1 if any file could not be rea
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
@@ -68,18 +69,18 @@ def predict(
         raise typer.BadParameter(f"no image files in {', '.join(map(str, paths))}")
     pipeline = make_pipeline(checkpoint, detector, strategy, cloud, token_file, threads, runtime)
     classes = pipeline.runner.classes
-    writer = None
-    if csv_path is not None:
-        csv_file = csv_path.open("w", newline="")
-        writer = csv.writer(csv_file)
-        writer.writerow(["file", "face", "x1", "y1", "x2", "y2", "label", "detection_score", *classes])
-
-    failed = 0
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         transient=True, disable=len(files) < 2 or not sys.stderr.isatty(),
     )  # fmt: skip
-    with progress:
+    failed = 0
+    with contextlib.ExitStack() as stack:  # the CSV and the cloud connection close on any exit
+        stack.callback(pipeline.runner.close)
+        writer = None
+        if csv_path is not None:
+            writer = csv.writer(stack.enter_context(csv_path.open("w", newline="")))
+            writer.writerow(["file", "face", "x1", "y1", "x2", "y2", "label", "detection_score", *classes])
+        stack.enter_context(progress)
         task = progress.add_task("photos", total=len(files))
         for path in files:
             progress.update(task, description=path.name[:40])
@@ -102,18 +103,14 @@ def predict(
                 typer.echo(f"{path}: {found}")
             if writer is not None:
                 for i, f in enumerate(faces):
-                    writer.writerow(
-                        [path, i, *f.box, f.label, f"{f.detection_score:.4f}", *(f"{f.scores[c]:.4f}" for c in classes)]
-                    )
+                    scores = (f"{f.scores[c]:.4f}" for c in classes)
+                    writer.writerow([path, i, *f.box, f.label, f"{f.detection_score:.4f}", *scores])
             if annotate is not None:
                 out = annotate / _relative(path, paths)
                 out = out.with_suffix(out.suffix if out.suffix.lower() in (".jpg", ".jpeg", ".png") else ".png")
                 out.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(draw_results(rgb, faces)).save(out)
             progress.advance(task)
-    if writer is not None:
-        csv_file.close()
-    pipeline.runner.close()
     if failed:
         typer.echo(f"edgefer: {failed} of {len(files)} files could not be read", err=True)
         raise typer.Exit(1)
