@@ -161,3 +161,22 @@ def test_edge_runner_and_predict_run_exports(tiny, tmp_path):
     assert result.exit_code == 0, result.output
     (face,) = json.loads(result.stdout)["faces"]
     assert face["label"] in CLASSES
+
+
+def test_serve_an_export_full_and_split(tiny, tmp_path):
+    from edgefer.edge import EdgeRunner
+    from edgefer.serving import BackgroundServer, DataPlane, create_app, served_export_models
+
+    net, meta = tiny
+    export_model(net, meta, tmp_path, fmt="openvino", split_after="stage2")
+    models = served_export_models(*load_export(tmp_path))
+    assert set(models) == {"full", "split-stage2"}
+    faces = np.random.default_rng(4).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    reference = EdgeRunner(tiny, "edge")
+    with BackgroundServer(create_app(DataPlane(models, max_delay_ms=0))) as srv:
+        for strategy in ("cloud", "split"):
+            with EdgeRunner(tiny, strategy, srv.url, codec="fp32") as runner:
+                for face in faces:
+                    got = runner.predict(face)
+                    assert not got.fallback, got.breakdown.error
+                    assert np.abs(got.logits - reference.predict(face).logits).max() < 1e-4

@@ -25,6 +25,9 @@ def serve(
     max_delay_ms: Annotated[float, typer.Option(min=0, help="How long a batch waits to fill.")] = 2.0,
     max_body_mb: Annotated[float, typer.Option(min=0.01, help="Largest request body, in MB.")] = 4.0,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for the model.")] = None,
+    runtime: Annotated[
+        str, typer.Option(help="torch (a checkpoint), or onnxruntime / openvino (an `edgefer export` folder).")
+    ] = "torch",
 ) -> None:
     """Serve the split, full and suffix models of a checkpoint; see the README for their names."""
     import torch
@@ -43,8 +46,15 @@ def serve(
     check_bind(host, token)
     if threads:
         torch.set_num_threads(threads)
-    net, meta = load_pretrained(checkpoint)
-    plane = DataPlane(served_models(net, preprocess_of(meta)), max_batch_size=max_batch_size, max_delay_ms=max_delay_ms)
+    if runtime == "torch":
+        net, meta = load_pretrained(checkpoint)
+        models = served_models(net, preprocess_of(meta))
+    else:
+        from ..export import load_export
+        from ..serving import served_export_models
+
+        models = served_export_models(*load_export(checkpoint, runtime, threads))
+    plane = DataPlane(models, max_batch_size=max_batch_size, max_delay_ms=max_delay_ms)
     app = create_app(plane, token=token, max_body_bytes=int(max_body_mb * 1024 * 1024))
     log.info("serving %s on http://%s:%d: %s", checkpoint, host, port, ", ".join(sorted(plane.models)))
     uvicorn.run(app, host=host, port=port, log_level="warning")

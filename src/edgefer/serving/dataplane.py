@@ -33,7 +33,7 @@ from .errors import InvalidInput, ModelNotFound
 from .images import decode_image
 from .protocol import Message, TensorData
 
-__all__ = ["DataPlane", "ServedModel", "served_models"]
+__all__ = ["DataPlane", "ServedModel", "served_export_models", "served_models"]
 
 FEATURE_TYPES = ("FP32", "FP16", "INT8")
 
@@ -71,6 +71,44 @@ def _module_runner(module: nn.Module):
     return run
 
 
+def _full_model(net: nn.Module, pre: Preprocess, classes: tuple[int, ...]) -> ServedModel:
+    def run_full(images: np.ndarray) -> np.ndarray:
+        if images.dtype == object:  # images decoded by _validate, each resized on its own (sizes may differ)
+            resized = torch.cat([resize_once(item[None], pre.resize) for item in images])
+        else:
+            resized = resize_once(images, pre.resize)
+        with torch.inference_mode():
+            return net(center(resized, pre)).numpy()
+
+    return ServedModel(
+        "full", run_full, "image", ("UINT8", "BYTES"), (-1, -1), "logits", classes, "grayscale faces -> logits"
+    )
+
+
+def served_export_models(runners: dict[str, Any], sidecar: dict[str, Any]) -> dict[str, ServedModel]:
+    """The models an ``edgefer export`` folder can serve: ``full`` always, and ``split-stage2`` when it
+    was exported split after stage2 (``suffix-*`` models need the PyTorch checkpoint)."""
+    from ..export import ExportedNet
+
+    pre = Preprocess(**sidecar["preprocess"])
+    models = {"full": _full_model(ExportedNet(runners), pre, (len(sidecar["classes"]),))}
+    if sidecar.get("split_after") == "stage2":
+        head = ExportedNet({"edge_head": runners["edge_head"]})
+        with torch.inference_mode():
+            shape = tuple(head(torch.zeros(1, 3, pre.size, pre.size)).shape[1:])
+        models["split-stage2"] = ServedModel(
+            "split-stage2",
+            _module_runner(ExportedNet({"cloud": runners["cloud"]})),
+            "feature",
+            FEATURE_TYPES,
+            shape,
+            "feature",
+            shape,
+            "the paper's split: Stage2 map -> attention (ASP, SFP) -> map (exported)",
+        )
+    return models
+
+
 def served_models(net: FERNet, pre: Preprocess) -> dict[str, ServedModel]:
     """Every model the server offers for one network (see the module docstring)."""
     net.eval()
@@ -80,20 +118,7 @@ def served_models(net: FERNet, pre: Preprocess) -> dict[str, ServedModel]:
             x = net._modules[name](x)
             shapes[name] = tuple(x.shape[1:])
     classes = shapes[net.stage_names[-1]]
-
-    def run_full(images: np.ndarray) -> np.ndarray:
-        if images.dtype == object:  # images decoded by _validate, each resized on its own (sizes may differ)
-            resized = torch.cat([resize_once(item[None], pre.resize) for item in images])
-        else:
-            resized = resize_once(images, pre.resize)
-        with torch.inference_mode():
-            return net(center(resized, pre)).numpy()
-
-    models = {
-        "full": ServedModel(
-            "full", run_full, "image", ("UINT8", "BYTES"), (-1, -1), "logits", classes, "grayscale faces -> logits"
-        )
-    }
+    models = {"full": _full_model(net, pre, classes)}
     if "stage2" in net.stage_names:
         _, cloud, _ = net.split(after="stage2")
         models["split-stage2"] = ServedModel(
