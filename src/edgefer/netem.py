@@ -161,28 +161,24 @@ class NetnsLink:
     # using it ------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def edge(self) -> Iterator[None]:
-        """Run this thread's new sockets inside the edge namespace for the duration."""
+    def _inside(self, namespace: str) -> Iterator[None]:
+        """This thread's new sockets are created inside ``namespace`` for the duration."""
         own = os.open(f"/proc/{os.getpid()}/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
         try:
-            _setns(f"/var/run/netns/{self.edge_ns}")
+            _setns(f"/var/run/netns/{namespace}")
             yield
         finally:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.setns(own, CLONE_NEWNET)
             os.close(own)
 
-    @contextlib.contextmanager
-    def cloud(self) -> Iterator[None]:
+    def edge(self) -> contextlib.AbstractContextManager[None]:
+        """Run this thread's new sockets inside the edge namespace for the duration."""
+        return self._inside(self.edge_ns)
+
+    def cloud(self) -> contextlib.AbstractContextManager[None]:
         """Create sockets inside the cloud namespace for the duration (e.g. a server's listener)."""
-        own = os.open(f"/proc/{os.getpid()}/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
-        try:
-            _setns(f"/var/run/netns/{self.cloud_ns}")
-            yield
-        finally:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.setns(own, CLONE_NEWNET)
-            os.close(own)
+        return self._inside(self.cloud_ns)
 
     def popen(self, args: list[str], **kwargs) -> subprocess.Popen:
         """Start a program inside the cloud namespace."""
