@@ -15,6 +15,7 @@ from .models import models
 from .offload_bench import offload_bench
 from .predict import predict
 from .profile import profile
+from .prune import prune
 from .serve import serve
 from .train import train
 from .video import video
@@ -37,6 +38,7 @@ app.command(help="Subject-disjoint k-fold accuracy on CK+, fine-tuning from a ch
 app.command(
     help="Export a checkpoint to ONNX or OpenVINO (FP32, FP16, INT8; whole or split), checked against PyTorch."
 )(export)
+app.command(help="Structured channel pruning of a ShuffleNetV2 checkpoint, with fine-tuning.")(prune)
 app.command(help="The cloud server: Open Inference Protocol (KServe v2) over HTTP/REST.")(serve)
 app.command("offload-bench", help="Edge, cloud, split and auto latency per bandwidth and device (Fig. 8).")(
     offload_bench

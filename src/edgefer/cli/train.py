@@ -8,6 +8,7 @@ Usage:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,20 @@ def fer2013_train_val(path: Path) -> tuple[FaceData, FaceData]:
         if train_split in splits and val_split in splits:
             return splits[train_split], splits[val_split]
     raise typer.BadParameter(f"{path} has splits {sorted(splits)}; need Training+PublicTest or train+test")
+
+
+def progress(epochs: int) -> tuple[tqdm, Callable[[int, int, int, float], None]]:
+    """A tqdm bar over each epoch's batches (silent when not a terminal: the engine logs per epoch)."""
+    bar = tqdm(unit="batch", dynamic_ncols=True, disable=None)
+
+    def on_batch(epoch: int, step: int, steps: int, loss: float) -> None:
+        if step == 0:
+            bar.reset(total=steps)
+            bar.set_description(f"epoch {epoch + 1}/{epochs}")
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        bar.update()
+
+    return bar, on_batch
 
 
 def train(
@@ -56,15 +71,7 @@ def train(
         torch.set_num_threads(threads)
     train_data, val_data = fer2013_train_val(data)
     log.info("%d training and %d validation images from %s", len(train_data), len(val_data), data)
-    bar = tqdm(unit="batch", dynamic_ncols=True, disable=None)  # silent when not a terminal (logs per epoch)
-
-    def on_batch(epoch: int, step: int, steps: int, loss: float) -> None:
-        if step == 0:
-            bar.reset(total=steps)
-            bar.set_description(f"epoch {epoch + 1}/{chosen.epochs}")
-        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-        bar.update()
-
+    bar, on_batch = progress(chosen.epochs)
     best = train_model(
         model,
         train_data,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from torch import nn
 from torchvision import models as tvm
 
-__all__ = ["BACKBONES", "Backbone"]
+__all__ = ["BACKBONES", "Backbone", "branch_widths", "set_branch_widths", "shufflenet_units"]
 
 
 @dataclass
@@ -38,6 +38,41 @@ def shufflenet(num_classes: int) -> Backbone:
     stages = OrderedDict((name, getattr(net, name)) for name in names)
     stages.update(pool=_pool(), fc=net.fc)
     return Backbone(stages, channels, attention_after="stage2")
+
+
+SHUFFLENET_STAGES = ("stage2", "stage3", "stage4")
+
+
+def shufflenet_units(stages: dict[str, nn.Module]) -> list[nn.Module]:
+    """The 16 ShuffleNetV2 units (``InvertedResidual``) of Stage2-4, in order."""
+    missing = [name for name in SHUFFLENET_STAGES if name not in stages]
+    if missing or not all(hasattr(unit, "branch2") for name in SHUFFLENET_STAGES for unit in stages[name]):
+        raise ValueError("branch widths apply to ShuffleNetV2 models only (units with a branch2)")
+    return [unit for name in SHUFFLENET_STAGES for unit in stages[name]]
+
+
+def branch_widths(stages: dict[str, nn.Module]) -> list[int]:
+    """The inner width of each unit's main branch (between its two 1x1 convolutions)."""
+    return [unit.branch2[0].out_channels for unit in shufflenet_units(stages)]
+
+
+def set_branch_widths(stages: dict[str, nn.Module], widths: tuple[int, ...] | list[int]) -> None:
+    """Rebuild each unit's main branch with the given inner width (fresh weights), e.g. for a pruned model.
+
+    A branch is 1x1 conv, BN, ReLU, 3x3 depthwise conv, BN, 1x1 conv, BN, ReLU; its inner channels
+    (between the two 1x1 convolutions) can change without touching anything outside the unit.
+    """
+    units = shufflenet_units(stages)
+    if len(widths) != len(units) or any(int(w) < 1 for w in widths):
+        raise ValueError(f"expected {len(units)} positive branch widths, got {list(widths)}")
+    for unit, width in zip(units, widths, strict=True):
+        b = unit.branch2
+        inp, out, stride = b[0].in_channels, b[5].out_channels, b[3].stride
+        b[0] = nn.Conv2d(inp, width, 1, bias=False)
+        b[1] = nn.BatchNorm2d(width)
+        b[3] = nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=width, bias=False)
+        b[4] = nn.BatchNorm2d(width)
+        b[5] = nn.Conv2d(width, out, 1, bias=False)
 
 
 def _resnet(builder: Callable[..., tvm.ResNet], num_classes: int) -> Backbone:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .asp import DIRECTIONS
-from .backbones import BACKBONES
+from .backbones import BACKBONES, set_branch_widths
 from .fernet import ATTENTION, FERNet, attention_chain
 
 __all__ = ["ModelConfig", "available", "build", "parse_order", "register", "resolve_config"]
@@ -42,6 +42,7 @@ class ModelConfig:
     levels: tuple[int, ...] | None = None  # SFP; None: 1..groups
     wavelet: str = "db2"  # SFP
     mode: str = "symmetric"  # SFP
+    branch_widths: tuple[int, ...] | None = None  # ShuffleNetV2 units' inner widths (a pruned model)
 
 
 _CONFIGS: dict[str, ModelConfig] = {}
@@ -89,6 +90,8 @@ def _resolve(name: str, overrides: dict[str, Any]) -> ModelConfig:
         raise ValueError(f"unknown override(s) {unknown} for {name!r}; expected some of {sorted(fields)}")
     if "order" in overrides:
         overrides["order"] = parse_order(overrides["order"])
+    if "branch_widths" in overrides:
+        overrides["branch_widths"] = tuple(int(v) for v in overrides["branch_widths"])
     for key in ("directions", "levels"):
         if key in overrides:
             value = overrides[key]
@@ -108,12 +111,15 @@ def build(name: str, num_classes: int = 7, **overrides: Any) -> FERNet:
     """Build a registered model with a fresh (randomly initialised) ``num_classes`` head.
 
     Overrides: ``order``, ``insert_after``, ``directions``, ``groups``, ``levels``, ``wavelet``,
-    ``mode``. ``None`` values are ignored. The model remembers how it was built in ``net.build_args``.
+    ``mode``, ``branch_widths`` (a pruned ShuffleNetV2, see ``edgefer.prune``). ``None`` values are
+    ignored. The model remembers how it was built in ``net.build_args``.
     """
     if num_classes <= 0:
         raise ValueError(f"expected a positive number of classes, got {num_classes}")
     config = _resolve(name, overrides)
     backbone = BACKBONES[config.backbone](num_classes)
+    if config.branch_widths is not None:
+        set_branch_widths(backbone.stages, config.branch_widths)
     stages: OrderedDict = OrderedDict()
     insert_after = config.insert_after or backbone.attention_after
     if insert_after not in backbone.channels:

@@ -11,6 +11,9 @@ Recipes:
   which fits 3 DWT levels of haar but only 2 of db2, so SFP models use ``wavelet="haar"`` here.
 * ``finetune``: the paper's fine-tuning on another dataset: a new head and a constant lr of 0.001,
   starting from a checkpoint; the input size is the checkpoint's.
+* ``prune``: fine-tuning a pruned model on the data it was trained on (its head kept): a short
+  cosine schedule from lr 0.01 with the ``cpu`` recipe's label smoothing and flip TTA; the input
+  size is the checkpoint's and the epochs are ``edgefer prune --finetune-epochs``.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ RECIPES: dict[str, Recipe] = {
         sfp_overrides={"wavelet": "haar"},
     ),
     "finetune": Recipe("finetune", input_size=0, epochs=30, lr=0.001, schedule="constant", tta_flip=True),
+    "prune": Recipe("prune", input_size=0, epochs=3, lr=0.01, schedule="cosine", label_smoothing=0.1, tta_flip=True),
 }
 
 
@@ -161,16 +165,19 @@ def train(
     recipe: Recipe,
     overrides: dict[str, Any] | None = None,
     init: str | Path | None = None,
+    new_head: bool = True,
     seed: int = 0,
     resume: bool = False,
     data_note: str = "",
+    extra_meta: dict[str, Any] | None = None,
     on_batch: Callable[[int, int, int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate on ``val_data`` after every epoch, checkpoint to ``out/last`` and ``out/best``.
 
-    ``init`` fine-tunes from a checkpoint with a fresh head for ``train_data``'s classes. With
-    ``resume`` the run continues from ``out/last`` (weights, optimizer, schedule, data order).
-    Returns the best epoch's metrics.
+    ``init`` fine-tunes from a checkpoint with a fresh head for ``train_data``'s classes, or with its
+    own head when ``new_head`` is false (the classes must then be the same). With ``resume`` the run
+    continues from ``out/last`` (weights, optimizer, schedule, data order). ``extra_meta`` goes into
+    every checkpoint's metadata. Returns the best epoch's metrics.
     """
     out = Path(out)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -183,12 +190,23 @@ def train(
             {k: v for k, v in base_meta["build"].items() if k not in ("name", "num_classes")},
         )
         model = build(model_name, num_classes=num_classes, **overrides)
-        state = {k: v for k, v in base.state_dict().items() if not k.startswith("fc.")}
-        model.load_state_dict(state, strict=False)  # everything but the new head
+        if new_head:
+            state = {k: v for k, v in base.state_dict().items() if not k.startswith("fc.")}
+            model.load_state_dict(state, strict=False)  # everything but the new head
+        else:
+            if list(base_meta["classes"]) != list(train_data.classes):
+                raise ValueError(
+                    f"{init} was trained on classes {base_meta['classes']}, the data has {list(train_data.classes)}; "
+                    "keeping its head needs the same classes"
+                )
+            model.load_state_dict(base.state_dict())
         recipe = replace(recipe, input_size=base_meta["preprocess"]["size"])
     else:
         model = _build_model(model_name, overrides, recipe, num_classes)
-    pre = Preprocess.fit(train_data.images, recipe.input_size)
+    if init is not None and not new_head:
+        pre = preprocess_of(base_meta)  # the same model on the same task: the same normalisation
+    else:
+        pre = Preprocess.fit(train_data.images, recipe.input_size)
     generator = torch.Generator().manual_seed(seed)
     start_epoch, best = 0, {"accuracy": -1.0}
     resume_state = None
@@ -218,6 +236,7 @@ def train(
         "data": {"train": train_data.source, "val": val_data.source, "note": data_note},
         "seed": seed,
         "init": None if init is None else str(init),
+        **(extra_meta or {}),
     }
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.csv"

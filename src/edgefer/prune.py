@@ -1,0 +1,75 @@
+"""Structured channel pruning of ShuffleNetV2 models, inside each unit's main branch (torch-pruning).
+
+torch-pruning's dependency graph of a whole ShuffleNetV2 fails at the channel shuffle
+(``ZeroDivisionError``, upstream Torch-Pruning issues 14 and 45), and the channels a unit outputs
+are tied to every later unit by the shuffle and the concatenation anyway. Inside a unit's main
+branch (1x1 conv, BN, ReLU, 3x3 depthwise conv, BN, 1x1 conv, BN, ReLU) the inner channels are free:
+removing one removes a row of the first 1x1 conv, one depthwise filter, their BN entries and a
+column of the last 1x1 conv, and nothing outside the unit changes. So each branch is traced on its
+own, and torch-pruning removes the channels of lowest group magnitude (the L2 norm over all the
+weights that go with a channel, ``GroupMagnitudeImportance``) from that group.
+
+The pruned model records its widths in ``build_args["branch_widths"]``, so a checkpoint of it is
+an ordinary checkpoint: ``build`` makes the narrower branches and the weights load into them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from .models import FERNet
+from .models.backbones import branch_widths, shufflenet_units
+
+__all__ = ["branch_widths", "prune", "pruned_widths"]
+
+
+def pruned_widths(widths: list[int], ratio: float, round_to: int = 8) -> list[int]:
+    """Inner widths after removing ``ratio`` of each branch's channels, rounded to ``round_to``.
+
+    Rounding to a multiple of 8 keeps the channel counts friendly to vectorised CPU kernels; a
+    branch keeps at least ``round_to`` channels and never more than it had.
+    """
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"the pruning ratio is the fraction of channels removed, in [0, 1); got {ratio}")
+    keep = []
+    for width in widths:
+        target = round_to * round(width * (1.0 - ratio) / round_to)
+        keep.append(width if ratio == 0 else min(width, max(round_to, target)))
+    return keep
+
+
+def _prune_branch(branch: nn.Sequential, keep: int) -> None:
+    first = branch[0]
+    width = first.out_channels
+    if keep >= width:
+        return
+    example = torch.randn(1, first.in_channels, 8, 8)
+    graph = tp.DependencyGraph().build_dependency(branch, example_inputs=example)
+    group = graph.get_pruning_group(first, tp.prune_conv_out_channels, idxs=list(range(width)))
+    importance = tp.importance.GroupMagnitudeImportance(p=2)(group)
+    drop = torch.argsort(importance)[: width - keep].tolist()
+    graph.get_pruning_group(first, tp.prune_conv_out_channels, idxs=sorted(drop)).prune()
+
+
+def prune(net: FERNet, ratio: float, *, round_to: int = 8) -> FERNet:
+    """Remove ``ratio`` of the inner channels of every ShuffleNetV2 unit's main branch, in place.
+
+    Returns ``net``, with ``build_args`` and ``config`` updated so that checkpoints rebuild it.
+    Raises ``ValueError`` for a model that is not a ShuffleNetV2.
+    """
+    stages = dict(net.named_children())
+    units = shufflenet_units(stages)
+    keep = pruned_widths(branch_widths(stages), ratio, round_to)
+    was_training = net.training
+    net.eval()
+    for unit, width in zip(units, keep, strict=True):
+        _prune_branch(unit.branch2, width)
+    net.train(was_training)
+    widths = branch_widths(stages)
+    net.build_args = {**net.build_args, "branch_widths": widths}
+    net.config = dataclasses.replace(net.config, branch_widths=tuple(widths))
+    return net
