@@ -1,0 +1,276 @@
+"""Accuracy, size, params/MACs, batch-1 latency and memory of checkpoints x runtimes x precisions (issue 6).
+
+For every checkpoint (the default model and its pruned versions, from `edgefer prune`) this exports
+ONNX and OpenVINO at FP32, FP16 and INT8 (static, calibrated on --calibration-size FER2013 Training
+faces), and measures each of them and eager PyTorch at FP32 and FP16:
+
+* accuracy on FER2013 PublicTest, without flip TTA (one forward pass per face, as deployed);
+* size of the model file(s): safetensors for PyTorch, .onnx or .xml + .bin for the exports;
+* params and MACs of the checkpoint (torch.utils.flop_counter, at its input size);
+* median batch-1 latency at each thread count. Models of one runtime family are loaded together and
+  timed round-robin (--rounds rounds of --calls calls each), so the machine's noise falls on all of
+  them alike; eager PyTorch is timed in its own phase, so that its OpenMP threads never spin while
+  an ONNX Runtime or OpenVINO model is being timed;
+* peak memory: the growth of the maximum RSS from loading and running the model, in a fresh process
+  with the libraries already imported.
+
+It also times the split parts (edge head, cloud part, edge tail) of the first checkpoint in each
+runtime at FP32, for the edge-cloud benchmark.
+
+    .venv/bin/python benchmarks/compression_table.py --data ../shared/data/fer2013/fer2013.csv.gz \\
+        default runs/pruned25/last runs/pruned50/last --out exports/table --json docs/compression.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgefer.data import FaceData, Preprocess, load_fer2013
+from edgefer.export import export_model, load_model
+from edgefer.pretrained import load_pretrained, resolve_checkpoint
+from edgefer.profiling import count_macs, count_params
+from edgefer.train import evaluate
+
+MEMORY = r"""
+import json, re, sys
+import onnxruntime, openvino, torch
+from edgefer.export import load_model
+
+def hwm():  # the process's own peak RSS (getrusage's maxrss would include the parent's, from fork)
+    with open("/proc/self/status") as f:
+        return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) / 1024
+
+before = hwm()
+model, meta = load_model(sys.argv[1], sys.argv[2], 1)
+dtype = torch.float16 if sys.argv[3] == "fp16" and sys.argv[2] == "torch" else torch.float32
+model = model.to(dtype)
+size = meta["preprocess"]["size"]
+with torch.no_grad():
+    for _ in range(10):
+        model(torch.randn(1, 3, size, size, dtype=dtype))
+print(json.dumps(hwm() - before))
+"""
+
+
+class Half(nn.Module):
+    """A PyTorch model run in FP16 (weights and activations), fed and returning FP32."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = copy.deepcopy(net).half().eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.half()).float()
+
+
+def file_mb(folder: Path, sidecar: dict) -> float:
+    files = [folder / name for name in sidecar["parts"].values()]
+    files += [f.with_suffix(".bin") for f in files if f.suffix == ".xml"]
+    return sum(f.stat().st_size for f in files) / 1e6
+
+
+def torch_mb(net: nn.Module, half: bool, out: Path) -> float:
+    from safetensors.torch import save_file
+
+    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous() for k, v in net.state_dict().items()}
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(state, out / "model.safetensors")
+    return (out / "model.safetensors").stat().st_size / 1e6
+
+
+def time_round_robin(calls: dict[str, Callable[[], object]], rounds: int, per_round: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        for _ in range(20):
+            call()
+    for _ in range(rounds):
+        for name, call in calls.items():
+            for _ in range(per_round):
+                start = time.perf_counter()
+                call()
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def memory_mb(path: str, runtime: str, precision: str) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY, path, runtime, precision], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoints", nargs="+", help="checkpoint folders, or 'default'")
+    parser.add_argument("--data", required=True, help="FER2013 CSV: PublicTest scores, Training calibrates")
+    parser.add_argument("--out", default="exports/table", help="where the exports are written")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--calls", type=int, default=10)
+    parser.add_argument("--calibration-size", type=int, default=300)
+    parser.add_argument("--limit", type=int, help="score only the first N PublicTest faces (a quick try)")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    threads_list = [int(t) for t in args.threads.split(",")]
+    out = Path(args.out)
+
+    splits = load_fer2013(args.data, splits=["Training", "PublicTest"])
+    train, test = splits["Training"], splits["PublicTest"]
+    if args.limit:
+        test = FaceData(test.images[: args.limit], test.labels[: args.limit], test.classes, test.source)
+    pick = np.sort(np.random.default_rng(0).choice(len(train), args.calibration_size, replace=False))
+    faces = train.images[pick]  # the same faces `edgefer export --calibration` picks
+
+    rows: list[dict] = []
+    variants: list[tuple[dict, str, str]] = []  # (row, runtime, path or checkpoint)
+    for index, checkpoint in enumerate(args.checkpoints):
+        net, meta = load_pretrained(checkpoint)
+        name = "default" if checkpoint == "default" else Path(checkpoint).parent.name or Path(checkpoint).name
+        pre = Preprocess(**meta["preprocess"])
+        example = torch.zeros(1, 3, pre.size, pre.size)
+        base = {
+            "model": name,
+            "checkpoint": str(resolve_checkpoint(checkpoint)),
+            "ratio": meta.get("pruned", {}).get("ratio", 0.0),
+            "params": count_params(net),
+            "macs": count_macs(net, example),
+        }
+        for runtime, precision in [("torch", "fp32"), ("torch", "fp16")]:
+            model = net if precision == "fp32" else Half(net)
+            row = {**base, "runtime": runtime, "precision": precision}
+            row["size_mb"] = torch_mb(net, precision == "fp16", out / name / f"torch-{precision}")
+            row["accuracy"] = evaluate(model, test, pre)["accuracy"]
+            rows.append(row)
+            variants.append((row, runtime, str(resolve_checkpoint(checkpoint))))
+        for fmt in ("onnx", "openvino"):
+            runtime = "openvino" if fmt == "openvino" else "onnxruntime"
+            for precision in ("fp32", "fp16", "int8"):
+                folder = out / name / f"{fmt}-{precision}"
+                sidecar = export_model(net, meta, folder, fmt=fmt, precision=precision, faces=faces)
+                model, _ = load_model(folder, runtime)
+                row = {**base, "runtime": runtime, "precision": precision, "size_mb": file_mb(folder, sidecar)}
+                row["accuracy"] = evaluate(model, test, pre)["accuracy"]
+                rows.append(row)
+                variants.append((row, runtime, str(folder)))
+                acc, mb = row["accuracy"], row["size_mb"]
+                print(f"{name:<10}{runtime:<12}{precision:<5} acc {acc:.4f}  {mb:.2f} MB", flush=True)
+        if index == 0:
+            for fmt in ("onnx", "openvino"):
+                export_model(net, meta, out / name / f"{fmt}-fp32-split", fmt=fmt, split_after="stage2", faces=faces)
+
+    for row, runtime, path in variants:
+        row["peak_mb"] = round(memory_mb(path, runtime, row["precision"]), 1)
+
+    split_rows: list[dict] = []
+    first = rows[0]["model"]
+    for threads in threads_list:
+        torch.set_num_threads(threads)
+        for family in ("torch", "exports"):
+            calls: dict[str, Callable[[], object]] = {}
+            keyed: dict[str, dict] = {}
+            for i, (row, runtime, path) in enumerate(variants):
+                if (runtime == "torch") != (family == "torch"):
+                    continue
+                model, meta = load_model(path, runtime, threads)
+                model = Half(model) if runtime == "torch" and row["precision"] == "fp16" else model.eval()
+                x = torch.randn(1, 3, meta["preprocess"]["size"], meta["preprocess"]["size"])
+                calls[str(i)] = (lambda m=model, x=x: m(x)) if runtime != "torch" else _no_grad(model, x)
+                keyed[str(i)] = row
+            # the split parts of the first checkpoint, timed beside the whole models
+            parts = _split_parts(out / first, variants[0][2], family, threads)
+            for key, (call, info) in parts.items():
+                calls[key] = call
+                keyed[key] = info
+            medians = time_round_robin(calls, args.rounds, args.calls)
+            for key, ms in medians.items():
+                if key.isdigit():
+                    keyed[key][f"ms_{threads}t"] = round(ms, 3)
+                else:
+                    split_rows.append({**keyed[key], "threads": threads, "ms": round(ms, 3)})
+            print(f"timed {family} at {threads} threads", flush=True)
+
+    ref = next(r for r in rows if (r["model"], r["runtime"], r["precision"]) == (first, "onnxruntime", "fp32"))
+    for row in rows:
+        for threads in threads_list:
+            row[f"speedup_{threads}t"] = round(ref[f"ms_{threads}t"] / row[f"ms_{threads}t"], 3)
+        row["size_ratio"] = round(row["size_mb"] / ref["size_mb"], 3)
+        row["accuracy_delta_pt"] = round(100 * (row["accuracy"] - ref["accuracy"]), 2)
+    _print_tables(rows, split_rows, threads_list)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "split": split_rows}, indent=2))
+
+
+def _no_grad(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    def call() -> object:
+        with torch.no_grad():
+            return model(x)
+
+    return call
+
+
+def _split_parts(folder: Path, checkpoint: str, family: str, threads: int) -> dict[str, tuple[Callable, dict]]:
+    """Calls timing the edge head, cloud part and edge tail alone, each fed its real input."""
+    from edgefer.export import load_export
+
+    chains: dict[str, list[Callable[[np.ndarray | torch.Tensor], object]]] = {}
+    if family == "torch":
+        net, meta = load_pretrained(checkpoint)
+        chains["torch"] = list(net.split(after="stage2"))
+    else:
+        for fmt in ("onnx", "openvino"):
+            runners, meta = load_export(folder / f"{fmt}-fp32-split", threads=threads)
+            chains["openvino" if fmt == "openvino" else "onnxruntime"] = list(runners.values())
+    size = meta["preprocess"]["size"]
+    out = {}
+    for runtime, chain in chains.items():
+        h: np.ndarray | torch.Tensor = torch.randn(1, 3, size, size)
+        if runtime != "torch":
+            h = h.numpy()
+        for part, step in zip(("edge_head", "cloud", "edge_tail"), chain, strict=True):
+            info = {"runtime": runtime, "precision": "fp32", "part": part}
+            if runtime == "torch":
+                out[f"{runtime}/{part}"] = (_no_grad(step, h), info)
+                with torch.no_grad():
+                    h = step(h)
+            else:
+                out[f"{runtime}/{part}"] = ((lambda s=step, h=h: s(h)), info)
+                h = step(h)
+    return out
+
+
+def _print_tables(rows: list[dict], split_rows: list[dict], threads_list: list[int]) -> None:
+    ms_head = " | ".join(f"{t} thr ms" for t in threads_list)
+    head = "model | runtime | precision | accuracy | vs ORT FP32 | size MB | params | MMACs"
+    print(f"\n| {head} | {ms_head} | speedup | peak MB |")
+    print("|---|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(threads_list) + "---:|---:|")
+    for r in rows:
+        ms = " | ".join(f"{r[f'ms_{t}t']:.2f}" for t in threads_list)
+        speed = " / ".join(f"{r[f'speedup_{t}t']:.2f}x" for t in threads_list)
+        print(
+            f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['accuracy']:.2%} "
+            f"| {r['accuracy_delta_pt']:+.2f} pt "
+            f"| {r['size_mb']:.2f} | {r['params']:,} | {r['macs'] / 1e6:.1f} | {ms} | {speed} | +{r['peak_mb']:.0f} |"
+        )
+    print("\n| runtime | part | " + " | ".join(f"{t} thr ms" for t in threads_list) + " |")
+    print("|---|---|" + "---:|" * len(threads_list))
+    for runtime in dict.fromkeys(r["runtime"] for r in split_rows):
+        for part in ("edge_head", "cloud", "edge_tail"):
+            ms = [next(r["ms"] for r in split_rows if (r["runtime"], r["part"], r["threads"]) == (runtime, part, t))
+                  for t in threads_list]  # fmt: skip
+            print(f"| {runtime} | {part} | " + " | ".join(f"{m:.2f}" for m in ms) + " |")
+
+
+if __name__ == "__main__":
+    main()
