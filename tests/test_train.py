@@ -135,6 +135,13 @@ def test_crossval_folds_are_subject_disjoint_and_scored_by_the_last_epoch(run, d
         assert fold["accuracy"] == last["metrics"]["accuracy"]
     assert summary["mean_accuracy"] == pytest.approx(np.mean([f["accuracy"] for f in summary["folds"]]))
     assert json.loads((tmp_path / "crossval.json").read_text())["std_accuracy"] == summary["std_accuracy"]
+    # --resume: finished folds are kept, unfinished ones continue from their last epoch
+    longer = dataclasses.replace(recipe, epochs=2)
+    resumed = cross_validate(faces, tmp_path, recipe=longer, init=run[0] / "last", folds=3, resume=True)
+    assert [r["epoch"] for r in _log(tmp_path / "fold00")] == ["1", "2"]
+    stamp = (tmp_path / "fold02" / "log.csv").stat().st_mtime_ns
+    again = cross_validate(faces, tmp_path, recipe=longer, init=run[0] / "last", folds=3, resume=True)
+    assert again["folds"] == resumed["folds"] and (tmp_path / "fold02" / "log.csv").stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="needs subject ids"):
         cross_validate(data[1], tmp_path, recipe=recipe, folds=3)
 

@@ -27,11 +27,12 @@ def crossval(
     epochs: Annotated[int, typer.Option(min=1, help="Fine-tuning epochs per fold (last epoch is scored).")] = 30,
     batch_size: Annotated[int, typer.Option(min=2, help="Batch size.")] = 32,
     seed: Annotated[int, typer.Option(help="Seed for the folds and training.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Keep finished folds, continue an interrupted one.")] = False,
 ) -> None:
     """Fine-tune with a new head (constant lr 0.001) in every fold; report mean +- std accuracy."""
     recipe = dataclasses.replace(RECIPES["finetune"], epochs=epochs, batch_size=batch_size)
     summary = cross_validate(
-        load_ckplus(data), out, recipe=recipe, init=resolve_checkpoint(init), folds=folds, seed=seed
+        load_ckplus(data), out, recipe=recipe, init=resolve_checkpoint(init), folds=folds, seed=seed, resume=resume
     )
     typer.echo(json.dumps(summary["folds"]))
     typer.echo(

@@ -28,25 +28,33 @@ def cross_validate(
     overrides: dict[str, Any] | None = None,
     folds: int = 10,
     seed: int = 0,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Train one model per fold; returns per-fold last-epoch accuracy and their mean and std."""
+    """Train one model per fold; returns per-fold last-epoch accuracy and their mean and std.
+
+    With ``resume``, folds that finished are kept and an interrupted fold continues from its last
+    epoch, so a long run survives being stopped.
+    """
     if data.subjects is None:
         raise ValueError(f"{data.source}: cross-validation needs subject ids (load CK+ with load_ckplus)")
     out = Path(out)
     results = []
     for i, (train_index, test_index) in enumerate(subject_folds(data.subjects, k=folds, seed=seed)):
         fold_dir = out / f"fold{i:02d}"
-        train(
-            model_name,
-            data.subset(train_index),
-            data.subset(test_index),
-            fold_dir,
-            recipe=recipe,
-            overrides=overrides,
-            init=init,
-            seed=seed + i,
-            data_note=f"fold {i + 1}/{folds}, subject-disjoint, seed {seed}",
-        )
+        done = _epochs_done(fold_dir) if resume else 0
+        if done < recipe.epochs:
+            train(
+                model_name,
+                data.subset(train_index),
+                data.subset(test_index),
+                fold_dir,
+                recipe=recipe,
+                overrides=overrides,
+                init=init,
+                seed=seed + i,
+                resume=done > 0,
+                data_note=f"fold {i + 1}/{folds}, subject-disjoint, seed {seed}",
+            )
         metrics = json.loads((fold_dir / "last" / "model.json").read_text())["metrics"]
         results.append({"fold": i + 1, "n": len(test_index), **{k: metrics[k] for k in ("accuracy", "macro_f1")}})
     accuracies = [r["accuracy"] for r in results]
@@ -61,3 +69,11 @@ def cross_validate(
     }
     (out / "crossval.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _epochs_done(fold_dir: Path) -> int:
+    """Epochs a fold's last checkpoint has (0 when it has none that can be resumed)."""
+    last = fold_dir / "last"
+    if not (last / "model.json").is_file() or not (last / "train_state.pt").is_file():
+        return 0
+    return int(json.loads((last / "model.json").read_text())["metrics"]["epoch"])
