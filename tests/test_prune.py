@@ -15,7 +15,7 @@ from edgefer.profiling import count_macs, count_params
 from edgefer.prune import branch_widths, prune, pruned_widths
 from edgefer.train import CheckpointError, load_checkpoint
 from edgefer.train.checkpoint import save_checkpoint
-from test_train import synthetic_faces
+from test_train import synthetic_faces, tiny_fer2013_csv
 
 X = torch.randn(4, 3, 96, 96, generator=torch.Generator().manual_seed(0))
 
@@ -95,13 +95,7 @@ def test_only_shufflenet_models_can_be_pruned():
 
 
 def test_cli_prunes_fine_tunes_and_evaluates(tmp_path):
-    faces = synthetic_faces(160, seed=3)
-    rows = [
-        f"{label},{' '.join(map(str, image.flatten()))},{'Training' if i < 140 else 'PublicTest'}"
-        for i, (image, label) in enumerate(zip(faces.images, faces.labels, strict=True))
-    ]
-    csv_path = tmp_path / "fer2013.csv"
-    csv_path.write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    csv_path = tiny_fer2013_csv(tmp_path)
     out = tmp_path / "pruned"
 
     no_data = CliRunner().invoke(app, ["prune", "--out", str(out), "--finetune-epochs", "1"])

@@ -31,6 +31,18 @@ def synthetic_faces(n: int, seed: int) -> FaceData:
     return FaceData(images, labels.astype(np.int64), FER2013_CLASSES, f"synthetic-{seed}")
 
 
+def tiny_fer2013_csv(folder, n: int = 160, n_train: int = 140):
+    """A FER2013-format CSV of synthetic faces: ``n_train`` Training rows, the rest PublicTest."""
+    faces = synthetic_faces(n, seed=3)
+    rows = [
+        f"{label},{' '.join(map(str, image.flatten()))},{'Training' if i < n_train else 'PublicTest'}"
+        for i, (image, label) in enumerate(zip(faces.images, faces.labels, strict=True))
+    ]
+    path = folder / "fer2013.csv"
+    path.write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    return path
+
+
 @pytest.fixture(scope="module")
 def data():
     return synthetic_faces(320, seed=0), synthetic_faces(96, seed=1)
@@ -165,13 +177,7 @@ def test_corrupt_or_mismatched_checkpoints_are_refused(run, tmp_path):
 
 
 def test_train_cli_on_a_tiny_fer2013_csv_with_resume(tmp_path):
-    faces = synthetic_faces(160, seed=3)
-    rows = [
-        f"{label},{' '.join(map(str, image.flatten()))},{'Training' if i < 140 else 'PublicTest'}"
-        for i, (image, label) in enumerate(zip(faces.images, faces.labels, strict=True))
-    ]
-    csv_path = tmp_path / "fer2013.csv"
-    csv_path.write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    csv_path = tiny_fer2013_csv(tmp_path)
     out = tmp_path / "run"
     args = ["train", "shufflenet", "--data", str(csv_path), "--out", str(out), "--input-size", "48", "--threads", "1"]
     first = CliRunner().invoke(app, [*args, "--epochs", "1"])

@@ -97,7 +97,7 @@ def prune(
         init=out / "pruned",
         new_head=False,
         seed=seed,
-        resume=resume,
+        resume=resume and (out / "last" / "train_state.pt").is_file(),  # nothing to resume: start
         extra_meta={"pruned": info},
         on_batch=on_batch,
     )
