@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -121,6 +123,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--calibration-size", type=int, default=300)
     parser.add_argument("--limit", type=int, help="score only the first N PublicTest faces (a quick try)")
+    parser.add_argument("--pause", default="", help="PIDs to SIGSTOP while timing, e.g. a training run")
     parser.add_argument("--json")
     args = parser.parse_args()
     threads_list = [int(t) for t in args.threads.split(",")]
@@ -170,9 +173,37 @@ def main() -> None:
             for fmt in ("onnx", "openvino"):
                 export_model(net, meta, out / name / f"{fmt}-fp32-split", fmt=fmt, split_after="stage2", faces=faces)
 
+    paused = [int(pid) for pid in args.pause.split(",") if pid]
+    for pid in paused:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        split_rows = measure(rows, variants, out, threads_list, args.rounds, args.calls)
+    finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
+    first = rows[0]["model"]
+    ref = next(r for r in rows if (r["model"], r["runtime"], r["precision"]) == (first, "onnxruntime", "fp32"))
+    for row in rows:
+        for threads in threads_list:
+            row[f"speedup_{threads}t"] = round(ref[f"ms_{threads}t"] / row[f"ms_{threads}t"], 3)
+        row["size_ratio"] = round(row["size_mb"] / ref["size_mb"], 3)
+        row["accuracy_delta_pt"] = round(100 * (row["accuracy"] - ref["accuracy"]), 2)
+    _print_tables(rows, split_rows, threads_list)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "split": split_rows}, indent=2))
+
+
+def measure(
+    rows: list[dict],
+    variants: list[tuple[dict, str, str]],
+    out: Path,
+    threads_list: list[int],
+    rounds: int,
+    per_round: int,
+) -> list[dict]:
+    """Peak memory and latency of every variant (into its row); returns the split parts' latency rows."""
     for row, runtime, path in variants:
         row["peak_mb"] = round(memory_mb(path, runtime, row["precision"]), 1)
-
     split_rows: list[dict] = []
     first = rows[0]["model"]
     for threads in threads_list:
@@ -189,27 +220,16 @@ def main() -> None:
                 calls[str(i)] = (lambda m=model, x=x: m(x)) if runtime != "torch" else _no_grad(model, x)
                 keyed[str(i)] = row
             # the split parts of the first checkpoint, timed beside the whole models
-            parts = _split_parts(out / first, variants[0][2], family, threads)
-            for key, (call, info) in parts.items():
+            for key, (call, info) in _split_parts(out / first, variants[0][2], family, threads).items():
                 calls[key] = call
                 keyed[key] = info
-            medians = time_round_robin(calls, args.rounds, args.calls)
-            for key, ms in medians.items():
+            for key, ms in time_round_robin(calls, rounds, per_round).items():
                 if key.isdigit():
                     keyed[key][f"ms_{threads}t"] = round(ms, 3)
                 else:
                     split_rows.append({**keyed[key], "threads": threads, "ms": round(ms, 3)})
             print(f"timed {family} at {threads} threads", flush=True)
-
-    ref = next(r for r in rows if (r["model"], r["runtime"], r["precision"]) == (first, "onnxruntime", "fp32"))
-    for row in rows:
-        for threads in threads_list:
-            row[f"speedup_{threads}t"] = round(ref[f"ms_{threads}t"] / row[f"ms_{threads}t"], 3)
-        row["size_ratio"] = round(row["size_mb"] / ref["size_mb"], 3)
-        row["accuracy_delta_pt"] = round(100 * (row["accuracy"] - ref["accuracy"]), 2)
-    _print_tables(rows, split_rows, threads_list)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "split": split_rows}, indent=2))
+    return split_rows
 
 
 def _no_grad(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
