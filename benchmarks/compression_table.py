@@ -125,7 +125,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="score only the first N PublicTest faces (a quick try)")
     parser.add_argument("--pause", default="", help="PIDs to SIGSTOP while timing, e.g. a training run")
     parser.add_argument("--json")
+    parser.add_argument("--plot", help="accuracy against latency, as a PNG")
+    parser.add_argument("--replot", help="only draw --plot from this JSON (written by an earlier run)")
     args = parser.parse_args()
+    if args.replot:
+        plot(json.loads(Path(args.replot).read_text())["rows"], args.plot)
+        return
     threads_list = [int(t) for t in args.threads.split(",")]
     out = Path(args.out)
 
@@ -191,6 +196,38 @@ def main() -> None:
     _print_tables(rows, split_rows, threads_list)
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "split": split_rows}, indent=2))
+    if args.plot:
+        plot(rows, args.plot)
+
+
+def plot(rows: list[dict], path: str) -> None:
+    """Accuracy against 1-thread latency: one colour per model, one marker per runtime, labelled by precision."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    colours = {model: f"C{i}" for i, model in enumerate(models)}
+    markers = {"torch": "s", "onnxruntime": "o", "openvino": "^"}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, torch_too in zip(axes, (True, False), strict=True):
+        for r in rows:
+            if r["runtime"] == "torch" and not torch_too:
+                continue
+            ax.scatter(r["ms_1t"], 100 * r["accuracy"], c=colours[r["model"]], marker=markers[r["runtime"]], s=40)
+            ax.annotate(r["precision"], (r["ms_1t"], 100 * r["accuracy"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")  # fmt: skip
+        ax.set_xlabel("batch-1 latency, 1 thread (ms)")
+        ax.set_title("all runtimes" if torch_too else "ONNX Runtime and OpenVINO")
+        ax.grid(alpha=0.3)
+    axes[0].set_xscale("log")
+    axes[0].set_ylabel("FER2013 PublicTest accuracy (%), no TTA")
+    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=m) for m, c in colours.items()]
+    handles += [plt.Line2D([], [], color="grey", marker=k, ls="", label=rt) for rt, k in markers.items()]
+    axes[1].legend(handles=handles, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def measure(
