@@ -42,3 +42,12 @@ def test_checkpoint_paths_resolve():
             resolve_checkpoint("default")
     else:
         assert resolve_checkpoint("default") == DEFAULT_CHECKPOINT
+
+
+def test_the_package_exposes_load_pretrained():
+    import edgefer
+
+    net, meta = edgefer.load_pretrained()
+    assert meta["build"]["name"] == "shufflenet_asp_sfp" and not net.training
+    with pytest.raises(AttributeError):
+        edgefer.no_such_thing  # noqa: B018
