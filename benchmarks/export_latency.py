@@ -3,7 +3,7 @@
 Latency: all exports are loaded into one process per thread count, warmed up, and timed round-robin
 (--rounds rounds of --calls calls of each model in turn), so that the machine's noise falls on all
 of them alike; the median per model is reported. Memory: each export is loaded and run in a fresh
-subprocess, and its peak is how much the maximum RSS grew over that (Python, torch and the runtime
+subprocess, and its peak is how much its peak RSS (VmHWM) grew (Python, torch and the runtime
 libraries are imported first and not counted).
 
     .venv/bin/python benchmarks/export_latency.py exports/onnx-fp32 exports/onnx-int8 ... --threads 1,2
@@ -13,26 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
-import sys
-import time
 
 import torch
+from compression_table import memory_mb, time_round_robin  # this folder is on sys.path when run as a script
 
 from edgefer.export import load_model
-
-MEMORY = r"""
-import json, resource, sys
-import onnxruntime, openvino, torch
-from edgefer.export import load_model
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-model, meta = load_model(sys.argv[1], sys.argv[2], 1)
-size = meta["preprocess"]["size"]
-for _ in range(10):
-    model(torch.randn(1, 3, size, size))
-print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before))
-"""
 
 
 def runtime_of(folder: str) -> tuple[str, dict]:
@@ -52,10 +37,7 @@ def main() -> None:
     memory = {}
     for folder in args.exports:
         runtime, _ = runtime_of(folder)
-        out = subprocess.run(
-            [sys.executable, "-c", MEMORY, folder, runtime], capture_output=True, text=True, check=True
-        )
-        memory[folder] = float(out.stdout.strip().splitlines()[-1])
+        memory[folder] = memory_mb(folder, runtime, "fp32")
     rows = []
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
@@ -65,19 +47,11 @@ def main() -> None:
             model, meta = load_model(folder, runtime, threads)
             size = meta["preprocess"]["size"]
             models[folder] = (model, torch.randn(1, 3, size, size), sidecar)
-        times: dict[str, list[float]] = {f: [] for f in models}
-        for model, x, _ in models.values():
-            for _ in range(20):
-                model(x)
-        for _ in range(args.rounds):
-            for folder, (model, x, _) in models.items():
-                for _ in range(args.calls):
-                    start = time.perf_counter()
-                    model(x)
-                    times[folder].append((time.perf_counter() - start) * 1000)
+        calls = {folder: (lambda m=model, x=x: m(x)) for folder, (model, x, _) in models.items()}
+        medians = time_round_robin(calls, args.rounds, args.calls)
         for folder, (_, _, sidecar) in models.items():
             row = {"export": folder, "format": sidecar["format"], "precision": sidecar["precision"], "threads": threads}
-            row |= {"median_ms": round(statistics.median(times[folder]), 3), "peak_mb": round(memory[folder], 1)}
+            row |= {"median_ms": round(medians[folder], 3), "peak_mb": round(memory[folder], 1)}
             rows.append(row)
             print(f"{row['format']:<9}{row['precision']:<6}{threads:>3} threads {row['median_ms']:7.2f} ms"
                   f"  peak +{row['peak_mb']:5.0f} MB", flush=True)  # fmt: skip
