@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--checkpoint", default="default")
     parser.add_argument("--detector", default="retinaface")
+    parser.add_argument("--threshold", type=float, help="RetinaFace score threshold (default: the detector's, 0.5)")
     parser.add_argument("--frame", type=int, default=0, help="Training faces for the box-vs-frame statistics")
     parser.add_argument("--limit", type=int, help="only the first N PublicTest faces")
     parser.add_argument("--threads", type=int, default=2)
@@ -116,7 +117,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     net, meta = load_pretrained(args.checkpoint)
     pre = preprocess_of(meta)
-    detector = get_detector(args.detector)
+    detector = get_detector(args.detector, **({} if args.threshold is None else {"threshold": args.threshold}))
     splits = load_fer2013(args.data, splits=["PublicTest", *(["Training"] if args.frame else [])])
     results: dict = {"detector": args.detector}
     if args.frame:
