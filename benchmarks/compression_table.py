@@ -28,10 +28,8 @@ import copy
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,9 +38,9 @@ import torch
 from torch import nn
 
 from edgefer.data import FaceData, Preprocess, load_fer2013
-from edgefer.export import export_model, load_model
+from edgefer.export import calibration_faces, export_model, load_model
 from edgefer.pretrained import load_pretrained, resolve_checkpoint
-from edgefer.profiling import count_macs, count_params
+from edgefer.profiling import count_macs, count_params, time_interleaved
 from edgefer.train import evaluate
 
 MEMORY = r"""
@@ -92,20 +90,6 @@ def torch_mb(net: nn.Module, half: bool, out: Path) -> float:
     return (out / "model.safetensors").stat().st_size / 1e6
 
 
-def time_round_robin(calls: dict[str, Callable[[], object]], rounds: int, per_round: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for call in calls.values():
-        for _ in range(20):
-            call()
-    for _ in range(rounds):
-        for name, call in calls.items():
-            for _ in range(per_round):
-                start = time.perf_counter()
-                call()
-                times[name].append((time.perf_counter() - start) * 1000)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def memory_mb(path: str, runtime: str, precision: str) -> float:
     out = subprocess.run(
         [sys.executable, "-c", MEMORY, path, runtime, precision], capture_output=True, text=True, check=True
@@ -138,8 +122,7 @@ def main() -> None:
     train, test = splits["Training"], splits["PublicTest"]
     if args.limit:
         test = FaceData(test.images[: args.limit], test.labels[: args.limit], test.classes, test.source)
-    pick = np.sort(np.random.default_rng(0).choice(len(train), args.calibration_size, replace=False))
-    faces = train.images[pick]  # the same faces `edgefer export --calibration` picks
+    faces = calibration_faces(train.images, args.calibration_size)  # as `edgefer export --calibration`
 
     rows: list[dict] = []
     variants: list[tuple[dict, str, str]] = []  # (row, runtime, path or checkpoint)
@@ -260,7 +243,8 @@ def measure(
             for key, (call, info) in _split_parts(out / first, variants[0][2], family, threads).items():
                 calls[key] = call
                 keyed[key] = info
-            for key, ms in time_round_robin(calls, rounds, per_round).items():
+            for key, seconds in time_interleaved(calls, rounds=rounds, per_round=per_round, warmup=20).items():
+                ms = 1000 * seconds
                 if key.isdigit():
                     keyed[key][f"ms_{threads}t"] = round(ms, 3)
                 else:

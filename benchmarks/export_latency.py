@@ -15,9 +15,10 @@ import argparse
 import json
 
 import torch
-from compression_table import memory_mb, time_round_robin  # this folder is on sys.path when run as a script
+from compression_table import memory_mb  # this folder is on sys.path when run as a script
 
 from edgefer.export import load_model
+from edgefer.profiling import time_interleaved
 
 
 def runtime_of(folder: str) -> tuple[str, dict]:
@@ -48,10 +49,10 @@ def main() -> None:
             size = meta["preprocess"]["size"]
             models[folder] = (model, torch.randn(1, 3, size, size), sidecar)
         calls = {folder: (lambda m=model, x=x: m(x)) for folder, (model, x, _) in models.items()}
-        medians = time_round_robin(calls, args.rounds, args.calls)
+        medians = time_interleaved(calls, rounds=args.rounds, per_round=args.calls, warmup=20)
         for folder, (_, _, sidecar) in models.items():
             row = {"export": folder, "format": sidecar["format"], "precision": sidecar["precision"], "threads": threads}
-            row |= {"median_ms": round(medians[folder], 3), "peak_mb": round(memory[folder], 1)}
+            row |= {"median_ms": round(1000 * medians[folder], 3), "peak_mb": round(memory[folder], 1)}
             rows.append(row)
             print(f"{row['format']:<9}{row['precision']:<6}{threads:>3} threads {row['median_ms']:7.2f} ms"
                   f"  peak +{row['peak_mb']:5.0f} MB", flush=True)  # fmt: skip

@@ -55,6 +55,12 @@ def _parts(net: FERNet, split_after: str | None) -> dict[str, nn.Module]:
     return {"edge_head": head, "cloud": cloud, "edge_tail": tail}
 
 
+def calibration_faces(images: np.ndarray, n: int = 300, seed: int = 0) -> np.ndarray:
+    """``n`` faces drawn without replacement (in their original order) to calibrate INT8."""
+    pick = np.random.default_rng(seed).choice(len(images), min(n, len(images)), replace=False)
+    return images[np.sort(pick)]
+
+
 def _quantize(fp32: Path, out: Path, inputs: np.ndarray) -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process

@@ -28,9 +28,8 @@ def export(
     calibration_size: Annotated[int, typer.Option(min=16, help="How many Training faces calibrate INT8.")] = 300,
 ) -> None:
     """Export a checkpoint for ONNX Runtime or OpenVINO, checked against PyTorch."""
-    import numpy as np
 
-    from ..export import export_model
+    from ..export import calibration_faces, export_model
     from ..pretrained import load_pretrained
 
     split_after = None
@@ -46,8 +45,7 @@ def export(
         train = load_fer2013(calibration, splits=["Training"]).get("Training")
         if train is None:
             raise typer.BadParameter(f"{calibration} has no Training rows to calibrate with")
-        pick = np.random.default_rng(0).choice(len(train), min(calibration_size, len(train)), replace=False)
-        faces = train.images[np.sort(pick)]
+        faces = calibration_faces(train.images, calibration_size)
     net, meta = load_pretrained(checkpoint)
     sidecar = export_model(net, meta, out, fmt=fmt, precision=precision, split_after=split_after, faces=faces)
     typer.echo(f"wrote {', '.join(sidecar['parts'].values())} to {out}")

@@ -12,13 +12,10 @@ log and --resume like `edgefer train`. Every one of them is an ordinary checkpoi
 from __future__ import annotations
 
 import dataclasses
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-log = logging.getLogger("edgefer")
 
 
 def prune(
@@ -35,13 +32,12 @@ def prune(
     """Prune every ShuffleNetV2 unit's branch by --ratio, fine-tune, and write ordinary checkpoints."""
     import torch
 
-    from ..data import Preprocess
     from ..pretrained import load_pretrained
     from ..profiling import count_macs, count_params
     from ..prune import prune as prune_model
     from ..train import RECIPES, evaluate
     from ..train import train as train_model
-    from ..train.checkpoint import save_checkpoint
+    from ..train.checkpoint import preprocess_of, save_checkpoint
     from .train import fer2013_train_val, progress
 
     if finetune_epochs > 0 and data is None:
@@ -74,7 +70,7 @@ def prune(
     if data is not None:
         train_data, val_data = fer2013_train_val(data)
         tta = bool(meta.get("recipe", {}).get("tta_flip", False))
-        report = evaluate(net, val_data, Preprocess(**meta["preprocess"]), tta_flip=tta)
+        report = evaluate(net, val_data, preprocess_of(meta), tta_flip=tta)
         pruned_meta["metrics"] = {"epoch": 0, **{k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}}
         base_acc = meta.get("metrics", {}).get("accuracy")
         typer.echo(
