@@ -300,9 +300,16 @@ class ProxyLink:
 
     def __exit__(self, *exc: object) -> None:
         if self._loop is not None and self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
-            for task in asyncio.all_tasks(self._loop):
-                self._loop.call_soon_threadsafe(task.cancel)
+            loop, server = self._loop, self._server
+
+            def stop() -> None:  # on the loop's own thread: all_tasks is not safe from another one
+                server.close()
+                for task in asyncio.all_tasks(loop):
+                    task.cancel()
+
+            # one hand-off: the loop closes once serve_forever ends, so later hand-offs would fail
+            with contextlib.suppress(RuntimeError):  # the loop has already stopped and closed
+                loop.call_soon_threadsafe(stop)
             self._thread.join(timeout=5)
 
 
