@@ -6,7 +6,13 @@ Ground truth is a hand-drawn box per sample photo, carried through each transfor
 matches a true face when their IoU is >= 0.3 (detectors draw boxes of different extent); every
 other detection is false. Time is the median of --repeats runs per image, after one warm-up.
 
-    .venv/bin/python benchmarks/detectors.py --threads 2 --json docs/detectors.json --collage docs/collage.png
+``--thresholds`` sweeps RetinaFace's score threshold over the same photos plus 11 images without a
+face (matplotlib's logo and sample images, its two elevation maps drawn in gray, five canvases of
+smooth noise like those of end_to_end_accuracy.py, and the parts of the two photos away from the
+face), to see what a lower threshold costs in false detections.
+
+    .venv/bin/python benchmarks/detectors.py --threads 2 --json docs/detectors.json --collage docs/collage.png \
+        --thresholds 0.5 0.3 0.2 0.1
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ import argparse
 import json
 import statistics
 import time
+from pathlib import Path
 
 import cv2
+import matplotlib
 import numpy as np
 
 from edgefer.faces import DETECTORS, get_detector
@@ -67,6 +75,43 @@ def collage(photos: dict[str, np.ndarray]) -> tuple[np.ndarray, list[tuple]]:
     return canvas, truth
 
 
+def no_face_images(photos: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Images with no face in them, from matplotlib's sample data, noise, and the photos away from the face."""
+    root = Path(matplotlib.get_data_path()) / "sample_data"
+    images = {name: read_photo(root / name) for name in ("logo2.png", "Minduka_Present_Blue_Pack.png")}
+    for name in ("topobathy.npz", "jacksboro_fault_dem.npz"):
+        with np.load(root / name) as npz:
+            z = npz[npz.files[0]].astype(np.float64)
+        gray = ((z - z.min()) / np.ptp(z) * 255).astype(np.uint8)
+        images[name] = np.repeat(gray[..., None], 3, axis=2)
+    rng = np.random.default_rng(0)
+    for k in range(5):
+        noise = rng.normal(128, 60, (20, 20)).clip(0, 255).astype(np.uint8)
+        images[f"noise {k}"] = np.repeat(cv2.resize(noise, (320, 320), interpolation=cv2.INTER_CUBIC)[..., None], 3, 2)
+    astronaut, hopper = photos["astronaut.jpg"], photos["grace_hopper.jpg"]
+    images["astronaut.jpg below the face"] = astronaut[TRUTH["astronaut.jpg"][3] + 10 :].copy()
+    images["grace_hopper.jpg below the face"] = hopper[TRUTH["grace_hopper.jpg"][3] + 10 :].copy()
+    return images
+
+
+def threshold_sweep(images, blanks, thresholds: list[float], threads: int) -> tuple[list[dict], dict[str, float]]:
+    """Faces found and false detections at each RetinaFace threshold, on the photos and on images without faces."""
+    detector = get_detector("retinaface", threshold=min(0.01, *thresholds), threads=threads)
+    on_photos = [(detector(rgb), truth) for rgb, truth in images.values()]
+    on_blanks = {name: detector(rgb) for name, rgb in blanks.items()}
+    rows = []
+    for t in sorted(thresholds, reverse=True):
+        found = false = 0
+        for faces, truth in on_photos:
+            matched, extra = score([f for f in faces if f.score >= t], truth)
+            found, false = found + matched, false + extra
+        blank_false = sum(f.score >= t for faces in on_blanks.values() for f in faces)
+        rows.append({"threshold": t, "faces": sum(len(truth) for _, truth in on_photos), "found": found,
+                     "false_on_photos": false, "false_on_no_face_images": blank_false})  # fmt: skip
+    top = {name: round(max((f.score for f in faces), default=0.0), 3) for name, faces in on_blanks.items()}
+    return rows, top
+
+
 def score(faces, truth) -> tuple[int, int]:
     matched, used = 0, set()
     for t in truth:
@@ -83,6 +128,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json")
     parser.add_argument("--collage", help="save the collage with each detector's boxes here (PNG)")
+    parser.add_argument("--thresholds", type=float, nargs="*", help="RetinaFace score thresholds to sweep")
     args = parser.parse_args()
     cv2.setNumThreads(args.threads)
 
@@ -111,9 +157,18 @@ def main() -> None:
     print(f"{'detector':<11}{'image':<19}{'found':>8}{'false':>7}{'ms':>8}")
     for r in rows:
         print(f"{r['detector']:<11}{r['image']:<19}{r['found']:>5}/{r['faces']:<2}{r['false']:>7}{r['ms']:>8.1f}")
+    results = {"threads": args.threads, "rows": rows}
+    if args.thresholds:
+        sweep, top = threshold_sweep(images, no_face_images(photos), args.thresholds, args.threads)
+        results |= {"retinaface_thresholds": sweep, "retinaface_top_score_without_faces": top}
+        print(f"\nRetinaFace threshold sweep ({len(top)} images without faces; top score there: {max(top.values())})")
+        print(f"{'threshold':>9}{'found':>8}{'false (photos)':>16}{'false (no-face images)':>24}")
+        for r in sweep:
+            found = f"{r['found']}/{r['faces']}"
+            print(f"{r['threshold']:>9}{found:>8}{r['false_on_photos']:>16}{r['false_on_no_face_images']:>24}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"threads": args.threads, "rows": rows}, f, indent=2)
+            json.dump(results, f, indent=2)
     if args.collage:
         cv2.imwrite(args.collage, cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
 

@@ -11,10 +11,18 @@ pixels extended outwards). FER2013 frames are tight, so a detector's box often r
 with ``noise`` the crop then shows noise where a real photo would show hair and chin, which
 ``replicate`` approximates better. Both are reported.
 
+Each row splits its loss: ``missed`` is the part from faces the detector did not find (those the
+direct crops got right), the rest comes from framing. ``--threshold`` takes several RetinaFace
+score thresholds (detection runs once, at the lowest) and ``--checkpoint`` several models (the
+detections are shared). ``--ferplus`` also scores without the images that FER+'s annotators mostly
+called not a face (blank frames, icons), where finding no face is right.
+
 `--frame N` also measures, on N *Training* faces, how the detector's box relates to the FER2013
 frame (its side and centre offset), which is how the alignment's defaults were chosen.
 
-    .venv/bin/python benchmarks/end_to_end_accuracy.py --data ../shared/data/fer2013/fer2013.csv.gz --frame 1200
+    .venv/bin/python benchmarks/end_to_end_accuracy.py --data ../shared/data/fer2013/fer2013.csv.gz --frame 1200 \
+        --checkpoint default runs/reframe/last --threshold 0.5 0.3 0.2 0.1 \
+        --ferplus ../shared/data/fer2013/fer2013new.csv
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from edgefer.data import FaceData, load_fer2013, resize_once
+from edgefer.data import FERPLUS_VOTE_COLUMNS, FaceData, ferplus_votes, load_fer2013, resize_once
 from edgefer.faces import Face, align_face, get_detector
 from edgefer.pretrained import load_pretrained
 from edgefer.train import predict_logits
@@ -105,9 +113,13 @@ def frame_stats(found, frames) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True)
-    parser.add_argument("--checkpoint", default="default")
+    parser.add_argument("--checkpoint", nargs="+", default=["default"], help="one or more; detection is shared")
     parser.add_argument("--detector", default="retinaface")
-    parser.add_argument("--threshold", type=float, help="RetinaFace score threshold (default: the detector's, 0.5)")
+    parser.add_argument(
+        "--threshold", type=float, nargs="+", help="RetinaFace score thresholds (default: the detector's own)"
+    )
+    parser.add_argument("--ferplus", help="fer2013new.csv: also score without the images FER+ calls not a face")
+    parser.add_argument("--canvas", nargs="+", default=["replicate", "noise"], choices=["replicate", "noise"])
     parser.add_argument("--frame", type=int, default=0, help="Training faces for the box-vs-frame statistics")
     parser.add_argument("--limit", type=int, help="only the first N PublicTest faces")
     parser.add_argument("--threads", type=int, default=2)
@@ -115,9 +127,10 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    net, meta = load_pretrained(args.checkpoint)
-    pre = preprocess_of(meta)
-    detector = get_detector(args.detector, **({} if args.threshold is None else {"threshold": args.threshold}))
+    if args.threshold and args.detector != "retinaface":
+        parser.error("--threshold is for the retinaface detector")
+    detector = get_detector(args.detector, **({"threshold": min(args.threshold)} if args.threshold else {}))
+    thresholds = sorted(args.threshold or [getattr(detector, "threshold", 0.0)], reverse=True)
     splits = load_fer2013(args.data, splits=["PublicTest", *(["Training"] if args.frame else [])])
     results: dict = {"detector": args.detector}
     if args.frame:
@@ -128,33 +141,57 @@ def main() -> None:
     test = splits["PublicTest"]
     if args.limit:
         test = test.subset(slice(0, args.limit))
-    direct = classify(net, pre, test.images)
+    face = np.ones(len(test), bool)
+    if args.ferplus:
+        votes = ferplus_votes(args.ferplus, {"PublicTest": len(splits["PublicTest"])})["PublicTest"][: len(test)]
+        face = votes.argmax(1) != FERPLUS_VOTE_COLUMNS.index("NF")
+        results["not_a_face"] = int((~face).sum())
     results["n"] = len(test)
-    results["direct_accuracy"] = round(float((direct == test.labels).mean()), 4)
+    detected = {background: detect_all(test, detector, background, seed=2) for background in args.canvas}
+
     rows = []
-    for background in ("replicate", "noise"):
-        grays, found, frames, ms = detect_all(test, detector, background, seed=2)
-        for rotate in (True, False):
-            predicted = end_to_end(net, pre, grays, found, rotate)
-            accuracy = float((predicted == test.labels).mean())
-            rows.append(
-                {
-                    "background": background,
-                    "rotate": rotate,
-                    "detected": round(sum(f is not None for f in found) / len(test), 4),
-                    "accuracy": round(accuracy, 4),
-                    "loss_pt": round(100 * (results["direct_accuracy"] - accuracy), 2),
-                    "agreement": round(float((predicted == direct).mean()), 4),
-                    "detect_ms": round(ms, 1),
-                }
-            )
+    for checkpoint in args.checkpoint:
+        net, meta = load_pretrained(checkpoint)
+        pre = preprocess_of(meta)
+        direct = classify(net, pre, test.images)
+        direct_acc = float((direct == test.labels).mean())
+        direct_face = float((direct == test.labels)[face].mean())
+        for background, (grays, found, _, ms) in detected.items():
+            for threshold in thresholds:
+                kept = [f if f is not None and f.score >= threshold else None for f in found]
+                missed = np.array([f is None for f in kept])
+                # the part of the loss from faces not found: those the direct crops got right
+                miss_pt = 100 * float(((direct == test.labels) & missed).mean())
+                for rotate in (True, False):
+                    right = end_to_end(net, pre, grays, kept, rotate) == test.labels
+                    rows.append(
+                        {
+                            "checkpoint": checkpoint,
+                            "background": background,
+                            "threshold": threshold,
+                            "rotate": rotate,
+                            "direct_accuracy": round(direct_acc, 4),
+                            "detected": round(sum(f is not None for f in kept) / len(test), 4),
+                            "accuracy": round(float(right.mean()), 4),
+                            "loss_pt": round(100 * (direct_acc - float(right.mean())), 2),
+                            "missed_pt": round(miss_pt, 2),
+                            "faces_loss_pt": round(100 * (direct_face - float(right[face].mean())), 2),
+                            "detect_ms": round(ms, 1),
+                        }
+                    )
     results["end_to_end"] = rows
-    print(f"direct (crops): {results['direct_accuracy']:.4f} on {len(test)} PublicTest faces")
-    print(f"{'canvas':<10} {'rotate':<6} {'found':>6} {'accuracy':>8} {'loss pt':>7} {'agree':>6} {'det ms':>6}")
+    extra = "loss pt, FER+ faces" if args.ferplus else ""
+    print(f"{len(test)} PublicTest faces" + (f", {results['not_a_face']} not a face by FER+" if args.ferplus else ""))
+    print(
+        f"{'checkpoint':<28} {'canvas':<10} {'thr':>4} {'rotate':<6} {'direct':>6} {'found':>6} {'e2e':>6}"
+        f" {'loss pt':>7} {'missed':>6} {extra:>19} {'det ms':>6}"
+    )
     for r in rows:
         print(
-            f"{r['background']:<10} {r['rotate']!s:<6} {r['detected']:6.3f} {r['accuracy']:8.4f}"
-            f" {r['loss_pt']:7.2f} {r['agreement']:6.3f} {r['detect_ms']:6.1f}"
+            f"{r['checkpoint'][-28:]:<28} {r['background']:<10} {r['threshold']:4.2f} {r['rotate']!s:<6}"
+            f" {r['direct_accuracy']:6.4f} {r['detected']:6.3f} {r['accuracy']:6.4f} {r['loss_pt']:7.2f}"
+            f" {r['missed_pt']:6.2f}"
+            f" {r['faces_loss_pt'] if args.ferplus else '':>19} {r['detect_ms']:6.1f}"
         )
     if "frame_on_training" in results:
         print("box vs FER2013 frame on Training (median, p10, p90):", results["frame_on_training"])

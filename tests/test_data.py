@@ -1,18 +1,25 @@
-"""Dataset loaders on tiny files written by the tests, and their errors."""
+"""Dataset loaders on tiny files written by the tests, and their errors; the training augmentation."""
 
 import gzip
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from edgefer.data import (
     CKPLUS_CLASSES,
+    FERPLUS_VOTE_COLUMNS,
     DatasetError,
+    Jitter,
+    Preprocess,
+    augment,
+    ferplus_votes,
     load_ckplus,
     load_fer2013,
     load_ferplus,
     load_image_folder,
+    reframe,
     subject_folds,
 )
 
@@ -137,6 +144,18 @@ def test_ferplus_majority_votes_and_drop_rules(tmp_path):
     assert splits["PublicTest"].labels.tolist() == [0]
 
 
+def test_ferplus_votes_keep_every_row_with_the_not_a_face_column(tmp_path):
+    (tmp_path / "new.csv").write_text(
+        "\n".join([FERPLUS_HEADER, "Training,a.png,1,0,0,0,0,0,0,0,0,9", "PublicTest,b.png,10,0,0,0,0,0,0,0,0,0"])
+    )
+    votes = ferplus_votes(tmp_path / "new.csv", {"Training": 1, "PublicTest": 1})
+    not_face = FERPLUS_VOTE_COLUMNS.index("NF")
+    assert votes["Training"].shape == (1, 10) and votes["Training"].argmax(1).tolist() == [not_face]
+    assert votes["PublicTest"].argmax(1).tolist() == [0]
+    with pytest.raises(DatasetError, match="not aligned row by row"):
+        ferplus_votes(tmp_path / "new.csv", {"Training": 2})
+
+
 def test_ferplus_misaligned_files_are_refused(tmp_path):
     fer = _fer_csv(tmp_path / "fer.csv", ROWS)
     (tmp_path / "new.csv").write_text(FERPLUS_HEADER + "\nTraining,a.png,10,0,0,0,0,0,0,0,0,0\n")
@@ -163,3 +182,56 @@ def test_ckplus_bad_file_name_is_refused(tmp_path):
     _write_images(tmp_path / "happy", ["img1.png"])
     with pytest.raises(DatasetError, match=r"img1\.png: expected a CK\+ name"):
         load_ckplus(tmp_path)
+
+
+def _blob(size: int = 64) -> torch.Tensor:
+    """One uint8 image (1, 1, size, size): a bright 16 x 16 square in the centre of a dark field."""
+    image = torch.zeros(1, 1, size, size, dtype=torch.uint8)
+    image[..., size // 2 - 8 : size // 2 + 8, size // 2 - 8 : size // 2 + 8] = 200
+    return image
+
+
+def test_reframe_without_jitter_is_the_identity():
+    batch = torch.randint(0, 256, (4, 1, 20, 20), dtype=torch.uint8)
+    assert not Jitter()
+    assert torch.equal(reframe(batch, Jitter()), batch)
+
+
+def test_reframe_scales_and_shifts_within_the_jitter_and_repeats_borders():
+    batch = _blob().repeat(256, 1, 1, 1)
+    generator = torch.Generator().manual_seed(0)
+    scaled = reframe(batch, Jitter(scale=0.5), generator)
+    area = (scaled > 100).float().sum((1, 2, 3)) / 256  # the square's area relative to the original
+    assert area.min() >= 1 / 1.5**2 * 0.8 and area.max() <= 1.5**2 * 1.2
+    assert area.min() < 0.7 and area.max() > 1.4  # the frame both grows (face smaller) and shrinks
+    shifted = reframe(batch, Jitter(shift=0.1), generator)
+    rows, cols = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    mass = (shifted > 100).float()[:, 0]
+    dy = (mass * rows).sum((1, 2)) / mass.sum((1, 2)) - 31.5
+    dx = (mass * cols).sum((1, 2)) / mass.sum((1, 2)) - 31.5
+    assert dx.abs().max() <= 0.1 * 64 + 1 and dy.abs().max() <= 0.1 * 64 + 1
+    assert dx.abs().max() > 3 and dy.abs().max() > 3
+    flat = torch.full((8, 1, 32, 32), 90, dtype=torch.uint8)
+    assert torch.equal(reframe(flat, Jitter(scale=1.0, shift=0.3, degrees=30), generator), flat)  # no black corners
+
+
+def test_reframe_turns_by_at_most_the_jitter_degrees():
+    bar = torch.zeros(512, 1, 65, 65, dtype=torch.uint8)
+    bar[..., 30:35, 8:57] = 255  # horizontal
+    turned = reframe(bar, Jitter(degrees=20), torch.Generator().manual_seed(1)).float()[:, 0]
+    ys, xs = torch.meshgrid(torch.arange(65.0) - 32, torch.arange(65.0) - 32, indexing="ij")
+    # the bar's orientation from its second moments
+    w = turned / turned.sum((1, 2), keepdim=True)
+    sxx, syy, sxy = (w * xs * xs).sum((1, 2)), (w * ys * ys).sum((1, 2)), (w * xs * ys).sum((1, 2))
+    angle = torch.rad2deg(0.5 * torch.atan2(2 * sxy, sxx - syy)).abs()
+    assert angle.max() <= 21 and angle.max() > 15
+
+
+def test_augment_applies_the_jitter_reproducibly():
+    pre = Preprocess(size=56, mean=0.5, std=0.25)
+    batch = _blob().repeat(8, 1, 1, 1)
+    plain = augment(batch, pre, torch.Generator().manual_seed(0))
+    jittered = augment(batch, pre, torch.Generator().manual_seed(0), Jitter(scale=0.2, degrees=10))
+    again = augment(batch, pre, torch.Generator().manual_seed(0), Jitter(scale=0.2, degrees=10))
+    assert jittered.shape == plain.shape == (8, 3, 56, 56)
+    assert torch.equal(jittered, again) and not torch.equal(jittered, plain)

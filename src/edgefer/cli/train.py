@@ -3,6 +3,7 @@
 Usage:
     edgefer train shufflenet_asp_sfp --data ../shared/data/fer2013/fer2013.csv.gz --recipe cpu --out runs/full
     edgefer train shufflenet_asp_sfp --data ... --out runs/full --resume
+    edgefer train shufflenet_asp_sfp --data ... --recipe reframe --init default --keep-head --out runs/reframe
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import typer
 from tqdm import tqdm
 
 from ..data import FaceData, load_fer2013
+from ..pretrained import resolve_checkpoint
 from ..train import RECIPES
 from ..train import train as train_model
 
@@ -55,7 +57,12 @@ def train(
     wavelet: Annotated[str | None, typer.Option(help="SFP wavelet override.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for init, data order and augmentation.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.")] = False,
-    init: Annotated[Path | None, typer.Option(help="Fine-tune from this checkpoint with a new head.")] = None,
+    init: Annotated[
+        str | None, typer.Option(help="Fine-tune from this checkpoint folder (or 'default') with a new head.")
+    ] = None,
+    keep_head: Annotated[
+        bool, typer.Option(help="With --init: keep the checkpoint's head (same classes), e.g. --recipe reframe.")
+    ] = False,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all).")] = None,
 ) -> None:
     """Train with per-epoch checkpoints (OUT/last, OUT/best), a CSV log and --resume."""
@@ -67,6 +74,8 @@ def train(
         raise typer.BadParameter(f"unknown recipe {recipe!r}; expected one of {', '.join(RECIPES)}")
     chosen = RECIPES[recipe]
     chosen = dataclasses.replace(chosen, epochs=epochs or chosen.epochs, input_size=input_size or chosen.input_size)
+    if keep_head and init is None:
+        raise typer.BadParameter("--keep-head needs --init")
     if threads:
         torch.set_num_threads(threads)
     train_data, val_data = fer2013_train_val(data)
@@ -79,7 +88,8 @@ def train(
         out,
         recipe=chosen,
         overrides={"wavelet": wavelet},
-        init=init,
+        init=None if init is None else resolve_checkpoint(init),
+        new_head=not keep_head,
         seed=seed,
         resume=resume,
         on_batch=on_batch,

@@ -28,8 +28,10 @@ __all__ = [
     "FER2013_CLASSES",
     "FER2013_SPLITS",
     "FERPLUS_CLASSES",
+    "FERPLUS_VOTE_COLUMNS",
     "DatasetError",
     "FaceData",
+    "ferplus_votes",
     "load_ckplus",
     "load_fer2013",
     "load_ferplus",
@@ -202,17 +204,17 @@ def load_image_folder(
     )
 
 
-def load_ferplus(fer2013: str | Path, ferplus: str | Path, splits: Iterable[str] | None = None) -> dict[str, FaceData]:
-    """FER2013 images with FER+ majority-vote labels over 8 emotions (FERPlus rules).
+FERPLUS_VOTE_COLUMNS = (*FERPLUS_CLASSES, "unknown", "NF")  # NF: not a face
 
-    ``ferplus`` (``fer2013new.csv``) is aligned row by row with the FER2013 CSV. A row is dropped
-    when its top vote is ``unknown`` or ``NF`` (not a face) or when no emotion has a strict
-    majority (more than half of the votes); the kept rows carry their 8 emotion vote counts in
-    ``votes`` for label-distribution training.
+
+def ferplus_votes(ferplus: str | Path, sizes: Mapping[str, int]) -> dict[str, np.ndarray]:
+    """FER+ vote counts (N, 10) per split, in :data:`FERPLUS_VOTE_COLUMNS` order.
+
+    ``sizes`` gives each FER2013 split's number of rows; FER+ must have as many, since it is aligned
+    with FER2013 row by row.
     """
     ferplus = Path(ferplus)
-    base = _fer2013_csv(Path(fer2013))
-    columns = ("Usage", "Image name", *FERPLUS_CLASSES, "unknown", "NF")
+    columns = ("Usage", "Image name", *FERPLUS_VOTE_COLUMNS)
     usages, votes = [], []
     with _open_text(ferplus) as f:
         reader = csv.reader(f)
@@ -225,15 +227,31 @@ def load_ferplus(fer2013: str | Path, ferplus: str | Path, splits: Iterable[str]
             except ValueError:
                 raise DatasetError(f"{ferplus}:{line}: votes must be integers, found {row[2:]}") from None
             usages.append(row[0].strip())
-    vote_array = np.asarray(votes, dtype=np.int64)
+    vote_array = np.asarray(votes, dtype=np.int64).reshape(-1, len(FERPLUS_VOTE_COLUMNS))
+    out = {}
+    for split, size in sizes.items():
+        rows = np.flatnonzero(np.asarray(usages) == split)
+        if len(rows) != size:
+            raise DatasetError(
+                f"{ferplus}: {len(rows)} {split} rows, but the FER2013 file has {size}: not aligned row by row"
+            )
+        out[split] = vote_array[rows]
+    return out
+
+
+def load_ferplus(fer2013: str | Path, ferplus: str | Path, splits: Iterable[str] | None = None) -> dict[str, FaceData]:
+    """FER2013 images with FER+ majority-vote labels over 8 emotions (FERPlus rules).
+
+    ``ferplus`` (``fer2013new.csv``) is aligned row by row with the FER2013 CSV. A row is dropped
+    when its top vote is ``unknown`` or ``NF`` (not a face) or when no emotion has a strict
+    majority (more than half of the votes); the kept rows carry their 8 emotion vote counts in
+    ``votes`` for label-distribution training.
+    """
+    base = _fer2013_csv(Path(fer2013))
+    all_votes = ferplus_votes(ferplus, {split: len(data) for split, data in base.items()})
     out = {}
     for split, data in base.items():
-        rows = np.flatnonzero(np.asarray(usages) == split)
-        if len(rows) != len(data):
-            raise DatasetError(
-                f"{ferplus}: {len(rows)} {split} rows, but the FER2013 file has {len(data)}: not aligned row by row"
-            )
-        split_votes = vote_array[rows]
+        split_votes = all_votes[split]
         top = split_votes.argmax(1)
         keep = (top < len(FERPLUS_CLASSES)) & (split_votes.max(1) * 2 > split_votes.sum(1))
         out[split] = FaceData(

