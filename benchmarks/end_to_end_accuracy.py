@@ -14,15 +14,17 @@ with ``noise`` the crop then shows noise where a real photo would show hair and 
 Each row splits its loss: ``missed`` is the part from faces the detector did not find (those the
 direct crops got right), the rest comes from framing. ``--threshold`` takes several RetinaFace
 score thresholds (detection runs once, at the lowest) and ``--checkpoint`` several models (the
-detections are shared). ``--ferplus`` also scores without the images that FER+'s annotators mostly
-called not a face (blank frames, icons), where finding no face is right.
+detections are shared). The ``oracle frame`` rows cut the true FER2013 frame from each canvas
+instead of the detector's box: the loss that enlarging and shrinking the face alone cause.
+``--ferplus`` also scores without the images that FER+'s annotators mostly called not a face
+(blank frames, icons), where finding no face is right.
 
 `--frame N` also measures, on N *Training* faces, how the detector's box relates to the FER2013
 frame (its side and centre offset), which is how the alignment's defaults were chosen.
 
     .venv/bin/python benchmarks/end_to_end_accuracy.py --data ../shared/data/fer2013/fer2013.csv.gz --frame 1200 \
-        --checkpoint default runs/reframe/last --threshold 0.5 0.3 0.2 0.1 \
-        --ferplus ../shared/data/fer2013/fer2013new.csv
+        --checkpoint default runs/control5/last runs/reframe/last --threshold 0.5 0.2 0.1 \
+        --ferplus ../shared/data/fer2013/fer2013new.csv --json docs/end_to_end.json
 """
 
 from __future__ import annotations
@@ -53,10 +55,15 @@ def paste(face: np.ndarray, rng: np.random.Generator, background: str) -> tuple[
     if background == "replicate":
         canvas = cv2.copyMakeBorder(big, top, CANVAS - side - top, left, CANVAS - side - left, cv2.BORDER_REPLICATE)
     else:
-        noise = rng.normal(128, 60, (CANVAS // 16, CANVAS // 16)).clip(0, 255).astype(np.uint8)
-        canvas = cv2.resize(noise, (CANVAS, CANVAS), interpolation=cv2.INTER_CUBIC)
+        canvas = noise_canvas(rng)
         canvas[top : top + side, left : left + side] = big
     return canvas, (left, top, side)
+
+
+def noise_canvas(rng: np.random.Generator) -> np.ndarray:
+    """A gray 320x320 canvas of smooth random noise (no face)."""
+    noise = rng.normal(128, 60, (CANVAS // 16, CANVAS // 16)).clip(0, 255).astype(np.uint8)
+    return cv2.resize(noise, (CANVAS, CANVAS), interpolation=cv2.INTER_CUBIC)
 
 
 def detect_all(data: FaceData, detector, background: str, seed: int):
@@ -149,21 +156,33 @@ def main() -> None:
     results["n"] = len(test)
     detected = {background: detect_all(test, detector, background, seed=2) for background in args.canvas}
 
-    rows = []
+    rows, oracles = [], []
     for checkpoint in args.checkpoint:
         net, meta = load_pretrained(checkpoint)
         pre = preprocess_of(meta)
         direct = classify(net, pre, test.images)
         direct_acc = float((direct == test.labels).mean())
         direct_face = float((direct == test.labels)[face].mean())
-        for background, (grays, found, _, ms) in detected.items():
+        for background, (grays, found, frames, ms) in detected.items():
+            # the true FER2013 frame cut from the canvas: what resampling alone costs
+            oracle = [Face((left, top, left + side, top + side), 1.0) for left, top, side in frames]
+            oracle_acc = float((end_to_end(net, pre, grays, oracle, rotate=False) == test.labels).mean())
+            oracles.append(
+                {
+                    "checkpoint": checkpoint,
+                    "background": background,
+                    "accuracy": round(oracle_acc, 4),
+                    "loss_pt": round(100 * (direct_acc - oracle_acc), 2),
+                }
+            )
+            # every face found at the lowest threshold is classified once; a higher one only drops faces
+            predicted = {rotate: end_to_end(net, pre, grays, found, rotate) for rotate in (True, False)}
             for threshold in thresholds:
-                kept = [f if f is not None and f.score >= threshold else None for f in found]
-                missed = np.array([f is None for f in kept])
+                missed = np.array([f is None or f.score < threshold for f in found])
                 # the part of the loss from faces not found: those the direct crops got right
                 miss_pt = 100 * float(((direct == test.labels) & missed).mean())
                 for rotate in (True, False):
-                    right = end_to_end(net, pre, grays, kept, rotate) == test.labels
+                    right = (predicted[rotate] == test.labels) & ~missed
                     rows.append(
                         {
                             "checkpoint": checkpoint,
@@ -171,7 +190,7 @@ def main() -> None:
                             "threshold": threshold,
                             "rotate": rotate,
                             "direct_accuracy": round(direct_acc, 4),
-                            "detected": round(sum(f is not None for f in kept) / len(test), 4),
+                            "detected": round(1 - float(missed.mean()), 4),
                             "accuracy": round(float(right.mean()), 4),
                             "loss_pt": round(100 * (direct_acc - float(right.mean())), 2),
                             "missed_pt": round(miss_pt, 2),
@@ -179,7 +198,7 @@ def main() -> None:
                             "detect_ms": round(ms, 1),
                         }
                     )
-    results["end_to_end"] = rows
+    results["end_to_end"], results["oracle_frame"] = rows, oracles
     extra = "loss pt, FER+ faces" if args.ferplus else ""
     print(f"{len(test)} PublicTest faces" + (f", {results['not_a_face']} not a face by FER+" if args.ferplus else ""))
     print(
@@ -193,6 +212,8 @@ def main() -> None:
             f" {r['missed_pt']:6.2f}"
             f" {r['faces_loss_pt'] if args.ferplus else '':>19} {r['detect_ms']:6.1f}"
         )
+    for r in oracles:
+        print(f"oracle frame: {r['checkpoint'][-28:]} {r['background']}: {r['accuracy']:.4f} ({r['loss_pt']:.2f} pt)")
     if "frame_on_training" in results:
         print("box vs FER2013 frame on Training (median, p10, p90):", results["frame_on_training"])
     if args.json:

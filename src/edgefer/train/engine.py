@@ -17,7 +17,8 @@ Recipes:
 * ``reframe``: fine-tuning a trained model on the same data (``edgefer train --init CKPT
   --keep-head``) with random re-framing (:class:`edgefer.data.Jitter`: side x/÷ 1.2, centre +-8%,
   +-10 degrees), the scatter measured between RetinaFace's box and FER2013's frame, so that faces
-  found in photos are classified as well as FER2013's own crops. 5 epochs, cosine from lr 0.01.
+  found in photos lose less against FER2013's own crops (docs/RESULTS.md, "End-to-end accuracy").
+  5 epochs, cosine from lr 0.01.
 """
 
 from __future__ import annotations
