@@ -163,3 +163,55 @@ def test_sample_photos_ship_and_read():
     paths = sample_photos()
     assert [p.name for p in paths] == ["astronaut.jpg", "grace_hopper.jpg"]
     assert all(read_photo(p).shape[2] == 3 for p in paths)
+
+
+def test_a_pasted_face_sits_at_its_frame_and_the_pipeline_cuts_it_out_again(hopper):
+    from edgefer.faces.synthetic import CANVAS, paste_face, pipeline_crops
+
+    x1, y1, x2, y2 = HOPPER_FACE
+    side = max(x2 - x1, y2 - y1)
+    face = cv2.resize(cv2.cvtColor(hopper[y1 : y1 + side, x1 : x1 + side], cv2.COLOR_RGB2GRAY), (48, 48))
+    for background in ("replicate", "noise"):
+        canvas, (left, top, s) = paste_face(face, np.random.default_rng(0), background)
+        assert canvas.shape == (CANVAS, CANVAS) and 96 <= s <= 192
+        pasted = cv2.resize(canvas[top : top + s, left : left + s], (48, 48), interpolation=cv2.INTER_AREA)
+        assert np.abs(pasted.astype(int) - face).mean() < 6  # cubic up, area down: a little blur
+
+        result = pipeline_crops([face] * 3, get_detector("retinaface"), background, seed=1)
+        assert all(f is not None for f in result.found) and result.crops.shape == (3, 48, 48)
+        for crop, found, (left, top, s) in zip(result.crops, result.found, result.frames, strict=True):
+            assert iou(found.box, (left, top, left + s, top + s)) > 0.6
+            assert crop.std() > 20  # a face was cut out, not the blank left for a miss
+        again = pipeline_crops([face] * 3, get_detector("retinaface"), background, seed=1)
+        np.testing.assert_array_equal(again.crops, result.crops)  # reproducible from the seed
+    with pytest.raises(ValueError, match="unknown background"):
+        paste_face(face, np.random.default_rng(0), "plaid")
+
+
+def test_a_detector_looks_again_larger_only_where_it_found_nothing():
+    from edgefer.faces import FaceDetector
+
+    class OnlyLargeFaces(FaceDetector):  # finds its one "face" only in images at least 300 px high
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.shapes = []
+
+        def _detect(self, rgb):
+            self.shapes.append(rgb.shape[:2])
+            return [Face((16.0, 32.0, 160.0, 176.0), 0.9)] if rgb.shape[0] >= 300 else []
+
+    image = np.zeros((200, 250, 3), np.uint8)
+    detector = OnlyLargeFaces(retry_scale=1.6)
+    (face,) = detector(image)
+    assert detector.shapes == [(200, 250), (320, 400)]
+    assert face.box == pytest.approx((10.0, 20.0, 100.0, 110.0))  # back in the image's pixels
+    found_first = OnlyLargeFaces(retry_scale=1.6)
+    found_first(np.zeros((400, 250, 3), np.uint8))
+    assert found_first.shapes == [(400, 250)]  # found at once: no second look
+    capped = OnlyLargeFaces(retry_scale=1.6, max_side=300)
+    assert capped(image) == [] and capped.shapes == [(200, 250)]  # 400 px would pass max_side
+    never = OnlyLargeFaces()
+    assert never(image) == [] and never.shapes == [(200, 250)]
+    assert get_detector("retinaface").retry_scale == 1.6
+    with pytest.raises(ValueError, match="retry_scale must be > 1"):
+        OnlyLargeFaces(retry_scale=0.5)

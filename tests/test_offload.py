@@ -186,10 +186,14 @@ def test_auto_offloads_a_very_slow_device_and_stays_local_on_a_fast_one(model, s
     with EdgeRunner(model, "auto", server.url, slowdown=40) as slow:
         plans = [slow.predict(face).breakdown.plan for face in FACES[:8]]
     assert all(p != "edge" for p in plans[2:]), plans
-    with EdgeRunner(model, "auto", server.url, probe_every=5) as fast:
+    # A fast device on a really slow link (5 KB/s through the shaping proxy): the probes confirm it
+    with (
+        ProxyLink(LinkSpec(rate_kbps=5, rtt_ms=0), (server.host, server.port)) as link,
+        EdgeRunner(model, "auto", f"http://{link.proxy_host}:{link.proxy_port}", probe_every=5) as fast,
+    ):
         fast.planner = Planner(fast.profile(FACES[0]))
         fast.link.observe_rtt(1.0)
-        fast.link.observe(8000, 200, 1 + 8000 / 5)  # a 5 KB/s link
+        fast.link.observe(8000, 200, 1 + 8000 / 5)  # what 5 KB/s looks like
         plans = [fast.predict(face).breakdown.plan for face in FACES[:10]]
     assert plans.count("edge") >= 8  # local, but for the occasional probe
     assert any(p != "edge" for p in plans)

@@ -208,3 +208,77 @@ def test_reframe_recipe_keeps_the_head_and_records_its_jitter(run, tmp_path):
 
     refused = CliRunner().invoke(app, [*args, "--recipe", "reframe", "--keep-head"])
     assert refused.exit_code != 0 and "--keep-head needs --init" in refused.output
+
+
+class _Spy(torch.nn.Module):
+    """Records the mean of every input image; its logits come from one weight, so it can train."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(7))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.mean((1, 2, 3)).detach())
+        return self.weight.expand(len(x), -1)
+
+
+def test_with_several_views_each_face_is_shown_once_in_a_random_view():
+    from edgefer.train.engine import train_one_epoch
+
+    n, pre = 256, Preprocess(size=48, mean=0.5, std=0.5)
+    views = torch.stack(
+        [torch.zeros(n, 1, 55, 55, dtype=torch.uint8), torch.full((n, 1, 55, 55), 255, dtype=torch.uint8)]
+    )
+    spy = _Spy()
+    recipe = dataclasses.replace(RECIPE, batch_size=32, schedule="constant")
+    optimizer = torch.optim.SGD(spy.parameters(), lr=0.1)
+    labels = torch.zeros(n, dtype=torch.long)
+    train_one_epoch(spy, views, labels, pre, optimizer, recipe, 0, torch.Generator().manual_seed(0))
+    seen = torch.cat(spy.seen)
+    assert len(seen) == n  # one pass: every face once
+    bright = int((seen > 0).sum())  # view 1 normalises to +1, view 0 to -1
+    assert set(seen.round().tolist()) == {-1.0, 1.0} and 96 < bright < 160
+
+
+def test_pipeline_views_keep_missed_faces_and_are_cached(tmp_path, monkeypatch):
+    import edgefer.faces
+    from edgefer.train.engine import pipeline_views
+
+    faces = synthetic_faces(6, seed=5).images
+    calls = []
+
+    def blind_detector(name, threads):  # finds no face, so every face keeps its own crop
+        assert name == "retinaface"
+        return lambda image: calls.append(image.shape) or []
+
+    monkeypatch.setattr(edgefer.faces, "get_detector", blind_detector)
+    cache = tmp_path / "views.npz"
+    views = pipeline_views(faces, cache)
+    assert len(calls) == 2 * len(faces)  # each face pasted once per background
+    assert len(views) == 2 and cache.is_file()
+    for view in views:
+        np.testing.assert_array_equal(view, faces)
+
+    def no_detector(*args, **kwargs):
+        raise AssertionError("the cache should have been used")
+
+    monkeypatch.setattr(edgefer.faces, "get_detector", no_detector)
+    for view in pipeline_views(faces, cache):
+        np.testing.assert_array_equal(view, faces)
+    with pytest.raises(AssertionError, match="cache"):  # another set of faces is not in the cache
+        pipeline_views(faces[:3], cache)
+
+
+def test_pipeline_recipe_trains_on_cached_detector_views(run, tmp_path):
+    base, _ = run
+    out = tmp_path / "pipeline"
+    args = ["train", "shufflenet_asp_sfp", "--data", str(tiny_fer2013_csv(tmp_path)), "--out", str(out)]
+    result = CliRunner().invoke(
+        app,
+        [*args, "--threads", "1", "--recipe", "pipeline", "--init", str(base / "last"), "--keep-head", "--epochs", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "last" / "model.json").read_text())["recipe"]["pipeline_views"] is True
+    with np.load(out / "pipeline_views.npz") as views:
+        assert sorted(views.files) == ["noise", "replicate"] and views["noise"].shape == (140, 48, 48)

@@ -4,6 +4,7 @@ Usage:
     edgefer train shufflenet_asp_sfp --data ../shared/data/fer2013/fer2013.csv.gz --recipe cpu --out runs/full
     edgefer train shufflenet_asp_sfp --data ... --out runs/full --resume
     edgefer train shufflenet_asp_sfp --data ... --recipe reframe --init default --keep-head --out runs/reframe
+    edgefer train shufflenet_asp_sfp --data ... --recipe pipeline --init default --keep-head --out runs/pipeline
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def train(
         str | None, typer.Option(help="Fine-tune from this checkpoint folder (or 'default') with a new head.")
     ] = None,
     keep_head: Annotated[
-        bool, typer.Option(help="With --init: keep the checkpoint's head (same classes), e.g. --recipe reframe.")
+        bool,
+        typer.Option(help="With --init: keep the checkpoint's head (same classes), e.g. --recipe reframe or pipeline."),
     ] = False,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all).")] = None,
 ) -> None:
