@@ -18,7 +18,7 @@ none); each combination detects on the same canvases. ``--checkpoint`` takes sev
 detections are shared). The ``oracle frame`` rows cut the true FER2013 frame from each canvas
 instead of the detector's box: the loss that enlarging and shrinking the face alone cause. Each
 loss comes with the half-width of its 95% confidence interval (paired over the images): with 3589
-faces it is about +-0.4 pt, so differences between rows smaller than that are noise.
+faces it is about +-1.2 pt for the detector's rows and +-0.7 pt for the oracle's.
 ``--ferplus`` also scores without the images that FER+'s annotators mostly called not a face
 (blank frames, icons), where finding no face is right.
 
@@ -26,7 +26,7 @@ faces it is about +-0.4 pt, so differences between rows smaller than that are no
 frame (its side and centre offset), which is how the alignment's defaults were chosen.
 
     .venv/bin/python benchmarks/end_to_end_accuracy.py --data ../shared/data/fer2013/fer2013.csv.gz --frame 1200 \
-        --checkpoint default runs/control5/last runs/reframe/last --threshold 0.5 0.2 0.1 \
+        --checkpoint runs/shufflenet_asp_sfp_cpu/last runs/reframe/last default --threshold 0.2 --retry 1.6 0 \
         --ferplus ../shared/data/fer2013/fer2013new.csv --json docs/end_to_end.json
 """
 

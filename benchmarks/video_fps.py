@@ -2,9 +2,11 @@
 
 The clip is made here: 640x480, the two sample photos side by side (two faces), panning slowly.
 Each configuration runs the whole `run_video` loop (decode, detect, align, classify, draw, encode
-to MP4) over the clip after a short warm-up; FPS is frames / wall time.
+to MP4) over the clip after a short warm-up; FPS is frames / wall time. ``--runtimes`` runs the
+classifier in eager PyTorch (``torch``) and/or in ONNX Runtime (``onnxruntime``: the default model
+exported here in FP32, as ``edgefer export`` writes it; ``edgefer video --runtime onnxruntime``).
 
-    .venv/bin/python benchmarks/video_fps.py --frames 150 --json docs/video_fps.json
+    .venv/bin/python benchmarks/video_fps.py --frames 150 --runtimes torch onnxruntime --json docs/video_fps.json
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import torch
 
 from edgefer.annotate import draw_results
 from edgefer.edge.runtime import EdgeRunner
+from edgefer.export import export_model
 from edgefer.faces import get_detector
 from edgefer.photos import read_photo, sample_photos
 from edgefer.pipeline import FacePipeline
+from edgefer.pretrained import load_pretrained
 from edgefer.video import run_video
 
 
@@ -42,6 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--detector", default="retinaface")
+    parser.add_argument("--runtimes", nargs="+", choices=("torch", "onnxruntime"), default=["torch"])
     parser.add_argument("--json")
     args = parser.parse_args()
 
@@ -49,11 +54,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mp4"
         make_clip(clip, args.frames)
-        for threads in (1, 2):
+        models = {"torch": "default"}
+        if "onnxruntime" in args.runtimes:
+            models["onnxruntime"] = Path(tmp) / "onnx"
+            export_model(*load_pretrained("default"), models["onnxruntime"], fmt="onnx")
+        for runtime, threads in ((r, t) for r in args.runtimes for t in (1, 2)):
             torch.set_num_threads(threads)
             cv2.setNumThreads(threads)
             kwargs = {"threads": threads} if args.detector == "retinaface" else {}
-            pipeline = FacePipeline(EdgeRunner("default"), get_detector(args.detector, **kwargs))
+            runner = EdgeRunner(models[runtime], runtime=runtime, threads=threads)
+            pipeline = FacePipeline(runner, get_detector(args.detector, **kwargs))
             for every in (1, 5):
                 warm = cv2.VideoCapture(str(clip))
                 run_video(warm, pipeline, max_frames=10)
@@ -61,17 +71,18 @@ def main() -> None:
                 capture = cv2.VideoCapture(str(clip))
                 stats = run_video(capture, pipeline, out=Path(tmp) / "out.mp4", every=every, draw=draw_results)
                 capture.release()
-                row = {"threads": threads, "detect_every": every, "frames": stats.frames, "faces": stats.faces}
+                row = {"runtime": runtime, "threads": threads, "detect_every": every}
+                row |= {"frames": stats.frames, "faces": stats.faces}
                 row |= {"fps": round(stats.fps, 1), **{f"{k}_ms": round(stats.ms(k), 1) for k in stats.parts}}
                 rows.append(row)
                 print(row, flush=True)
     print(
-        f"\n{'threads':>7} {'detect every':>12} {'FPS':>6} {'read':>6} {'detect':>7} {'classify':>9} {'write':>6}"
-        "  (ms/frame)"
+        f"\n{'runtime':<12} {'threads':>7} {'detect every':>12} {'FPS':>6} {'read':>6} {'detect':>7} {'classify':>9}"
+        f" {'write':>6}  (ms/frame)"
     )
     for r in rows:
-        print(f"{r['threads']:>7} {r['detect_every']:>12} {r['fps']:>6.1f} {r['read_ms']:>6.1f} {r['detect_ms']:>7.1f}"
-              f" {r['classify_ms']:>9.1f} {r['write_ms']:>6.1f}")  # fmt: skip
+        print(f"{r['runtime']:<12} {r['threads']:>7} {r['detect_every']:>12} {r['fps']:>6.1f} {r['read_ms']:>6.1f}"
+              f" {r['detect_ms']:>7.1f} {r['classify_ms']:>9.1f} {r['write_ms']:>6.1f}")  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"detector": args.detector, "clip": "640x480, 2 faces", "rows": rows}, f, indent=2)
