@@ -94,14 +94,14 @@ def test_netns_refuses_delay_without_netem():
 
 
 def test_proxy_link_shapes_rate_and_adds_delay():
-    size = 60_000
+    size, tries = 60_000, 3
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
     port = listener.getsockname()[1]
 
     def serve():
-        for _ in range(2):
+        for _ in range(2 * tries):
             conn, _ = listener.accept()
             received = 0
             while received < size:
@@ -112,16 +112,14 @@ def test_proxy_link_shapes_rate_and_adds_delay():
             conn.sendall(b"k")
             conn.close()
 
+    def fastest(link: ProxyLink) -> float:  # a busy machine only ever adds time
+        return min(_send(socket.create_connection((link.proxy_host, link.proxy_port)), size) for _ in range(tries))
+
     threading.Thread(target=serve, daemon=True).start()
     with ProxyLink(LinkSpec(rate_kbps=200, rtt_ms=0), ("127.0.0.1", port)) as link:
-        sock = socket.create_connection((link.proxy_host, link.proxy_port))
-        assert _send(sock, size) == pytest.approx(size / 200_000, rel=0.15)
-        sock.close()
+        assert 0.9 <= fastest(link) / (size / 200_000) <= 1.4  # the bucket's 3 KB burst: 0.95x at best
         link.shape(LinkSpec(rate_kbps=10_000, rtt_ms=200))  # fast, but 100 ms each way
-        sock = socket.create_connection((link.proxy_host, link.proxy_port))
-        elapsed = _send(sock, size)
-        assert 0.2 <= elapsed < 0.2 + 0.15 + size / 10_000_000 * 2
-        sock.close()
+        assert 0.2 <= fastest(link) < 0.2 + 0.15 + size / 10_000_000 * 2
     listener.close()
 
 

@@ -270,7 +270,10 @@ class ProxyLink:
             return
         cloud_writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         up, down = self._buckets
-        await asyncio.gather(self._pipe(edge_reader, cloud_writer, up), self._pipe(cloud_reader, edge_writer, down))
+        # when the proxy stops, return normally: Python 3.11's stream callback calls task.exception()
+        # on a cancelled handler, which raises and gets logged as an error
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(self._pipe(edge_reader, cloud_writer, up), self._pipe(cloud_reader, edge_writer, down))
 
     def __enter__(self) -> ProxyLink:
         ready = threading.Event()
