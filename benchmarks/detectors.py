@@ -111,7 +111,7 @@ def threshold_sweep(images, blanks, thresholds: list[float], threads: int) -> tu
                      "false_on_photos": false, "false_on_no_face_images": blank_false})  # fmt: skip
     # the highest score at either look the deployed detector may take: as given, and enlarged for its retry
     lowest = get_detector("retinaface", threshold=0.01, threads=threads)
-    retry = get_detector("retinaface", threads=threads).retry_scale
+    retry = detector.retry_scale  # the default, as for every detector above
     top = {}
     for name, rgb in blanks.items():
         enlarged = cv2.resize(rgb, None, fx=retry, fy=retry, interpolation=cv2.INTER_LINEAR)

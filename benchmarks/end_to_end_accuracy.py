@@ -157,8 +157,8 @@ def main() -> None:
         net, meta = load_pretrained(checkpoint)
         pre = preprocess_of(meta)
         direct = classify(net, pre, test.images)
-        direct_acc = float((direct == test.labels).mean())
-        direct_face = float((direct == test.labels)[face].mean())
+        direct_right = direct == test.labels
+        direct_acc, direct_face = float(direct_right.mean()), float(direct_right[face].mean())
         for (background, i), (grays, found, frames, ms) in detected.items():
             if i == 0:  # the true FER2013 frame cut from the canvas: what resampling alone costs
                 oracle = [Face((left, top, left + side, top + side), 1.0) for left, top, side in frames]
@@ -169,12 +169,12 @@ def main() -> None:
                         "background": background,
                         "accuracy": round(float(oracle_right.mean()), 4),
                         "loss_pt": round(100 * (direct_acc - float(oracle_right.mean())), 2),
-                        "ci95_pt": round(ci95_pt(direct == test.labels, oracle_right), 2),
+                        "ci95_pt": round(ci95_pt(direct_right, oracle_right), 2),
                     }
                 )
             missed = np.array([f is None for f in found])
             # the part of the loss from faces not found: those the direct crops got right
-            miss_pt = 100 * float(((direct == test.labels) & missed).mean())
+            miss_pt = 100 * float((direct_right & missed).mean())
             for rotate in (True, False):
                 right = end_to_end(net, pre, grays, found, rotate) == test.labels
                 rows.append(
@@ -188,7 +188,7 @@ def main() -> None:
                         "detected": round(1 - float(missed.mean()), 4),
                         "accuracy": round(float(right.mean()), 4),
                         "loss_pt": round(100 * (direct_acc - float(right.mean())), 2),
-                        "ci95_pt": round(ci95_pt(direct == test.labels, right), 2),
+                        "ci95_pt": round(ci95_pt(direct_right, right), 2),
                         "missed_pt": round(miss_pt, 2),
                         "faces_loss_pt": round(100 * (direct_face - float(right[face].mean())), 2),
                         "detect_ms": round(ms, 1),

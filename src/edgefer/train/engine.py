@@ -81,6 +81,17 @@ class Recipe:
         raise ValueError(f"unknown schedule {self.schedule!r}; expected step, cosine or constant")
 
 
+_REFRAME = Recipe(
+    "reframe",
+    input_size=0,
+    epochs=5,
+    lr=0.01,
+    schedule="cosine",
+    label_smoothing=0.1,
+    tta_flip=True,
+    jitter=Jitter(scale=0.2, shift=0.08, degrees=10.0),
+)
+
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe("paper", input_size=224, epochs=100),
     "cpu": Recipe(
@@ -94,27 +105,8 @@ RECIPES: dict[str, Recipe] = {
     ),
     "finetune": Recipe("finetune", input_size=0, epochs=30, lr=0.001, schedule="constant", tta_flip=True),
     "prune": Recipe("prune", input_size=0, epochs=3, lr=0.01, schedule="cosine", label_smoothing=0.1, tta_flip=True),
-    "reframe": Recipe(
-        "reframe",
-        input_size=0,
-        epochs=5,
-        lr=0.01,
-        schedule="cosine",
-        label_smoothing=0.1,
-        tta_flip=True,
-        jitter=Jitter(scale=0.2, shift=0.08, degrees=10.0),
-    ),
-    "pipeline": Recipe(
-        "pipeline",
-        input_size=0,
-        epochs=5,
-        lr=0.01,
-        schedule="cosine",
-        label_smoothing=0.1,
-        tta_flip=True,
-        jitter=Jitter(scale=0.2, shift=0.08, degrees=10.0),
-        pipeline_views=True,
-    ),
+    "reframe": _REFRAME,
+    "pipeline": replace(_REFRAME, name="pipeline", pipeline_views=True),
 }
 
 
