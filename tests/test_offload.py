@@ -16,7 +16,7 @@ from edgefer.edge import EdgeRunner
 from edgefer.edge.estimator import LinkEstimate, LinkEstimator
 from edgefer.edge.planner import Plan, Planner, Profile
 from edgefer.models import build
-from edgefer.netem import LinkSpec, ProxyLink, netns_available
+from edgefer.netem import LinkSpec, ProxyLink, burst_bytes, netns_available
 from edgefer.offload import parse_devices, start_cloud
 from edgefer.serving import BackgroundServer, DataPlane, create_app, served_models
 
@@ -69,7 +69,7 @@ def test_estimator_follows_a_rate_change_within_a_few_requests():
 def test_estimator_converges_on_a_shaped_link(model, kind):
     if kind == "netns" and not NETNS_OK:
         pytest.skip(f"no network namespaces here: {WHY_NOT}")
-    # fp32 maps (~30 KB each way) so that the links' 3 KB token-bucket burst matters little (~10%)
+    # fp32 maps (~30 KB each way) so that the links' 3 KB token-bucket burst (burst_bytes) matters little (~10%)
     if kind == "proxy":
         plane = DataPlane(served_models(model[0], PRE), max_delay_ms=0)
         with (
@@ -93,8 +93,8 @@ def _run_and_check(runner, kbps):
     runner.close()
     last = got[-1]
 
-    def effective(size: int) -> float:  # what the link delivers: a full 3 KB burst, then the rate
-        return kbps * size / (size - 3000)
+    def effective(size: int) -> float:  # what the link delivers: a full bucket at once, then the rate
+        return kbps * size / (size - burst_bytes(kbps * 1000))
 
     assert estimate.up_kbps == pytest.approx(effective(last.bytes_up), rel=0.25)
     assert estimate.down_kbps == pytest.approx(effective(last.bytes_down), rel=0.25)

@@ -31,9 +31,15 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["LinkSpec", "NetnsLink", "ProxyLink", "netem_available", "netns_available", "shaped_link"]
+__all__ = ["LinkSpec", "NetnsLink", "ProxyLink", "burst_bytes", "netem_available", "netns_available", "shaped_link"]
 
 CLONE_NEWNET = 0x40000000
+
+
+def burst_bytes(rate_bytes: float) -> int:
+    """The token bucket's depth, for the kernel's shaper and the proxy alike: 5 ms worth of the
+    rate, at least two MTUs. A transfer starting on a full bucket gets this much through at once."""
+    return max(int(rate_bytes * 0.005), 3000)
 
 
 @dataclass(frozen=True)
@@ -142,8 +148,7 @@ class NetnsLink:
             raise RuntimeError("this kernel has no netem qdisc: a namespace link cannot add delay")
         verb = "add" if first else "change"
         rate = f"{spec.rate_kbps * 8:.0f}kbit"
-        burst = max(int(spec.rate_kbps * 1000 * 0.005), 3000)  # 5 ms worth, at least two MTUs
-        tbf = ["tbf", "rate", rate, "burst", str(burst), "latency", "1s"]
+        tbf = ["tbf", "rate", rate, "burst", str(burst_bytes(spec.rate_kbps * 1000)), "latency", "1s"]
         for ns, dev in ((self.edge_ns, self.edge_if), (self.cloud_ns, self.cloud_if)):
             if self.netem:
                 delay = f"{spec.rtt_ms / 2:.3f}ms"
@@ -203,7 +208,7 @@ class _Bucket:
     async def take(self, n: int) -> None:
         while True:
             now = time.monotonic()
-            self.tokens = min(self.tokens + (now - self.at) * self.rate, max(self.rate * 0.005, 3000))
+            self.tokens = min(self.tokens + (now - self.at) * self.rate, burst_bytes(self.rate))
             self.at = now
             if self.tokens >= n:
                 self.tokens -= n
