@@ -28,8 +28,6 @@ import copy
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,31 +35,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgefer.data import FaceData, Preprocess, load_fer2013
-from edgefer.export import calibration_faces, export_model, load_model
-from edgefer.pretrained import load_pretrained, resolve_checkpoint
-from edgefer.profiling import count_macs, count_params, time_interleaved
+from edgefer.bench.profiling import count_macs, count_params, peak_memory_mb, time_interleaved
+from edgefer.data import FaceData, load_fer2013
+from edgefer.export import calibration_faces, export_model
+from edgefer.loading import load_model, resolve
 from edgefer.train import evaluate
-
-MEMORY = r"""
-import json, re, sys
-import onnxruntime, openvino, torch
-from edgefer.export import load_model
-
-def hwm():  # the process's own peak RSS (getrusage's maxrss would include the parent's, from fork)
-    with open("/proc/self/status") as f:
-        return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) / 1024
-
-before = hwm()
-model, meta = load_model(sys.argv[1], sys.argv[2], 1)
-dtype = torch.float16 if sys.argv[3] == "fp16" and sys.argv[2] == "torch" else torch.float32
-model = model.to(dtype)
-size = meta["preprocess"]["size"]
-with torch.no_grad():
-    for _ in range(10):
-        model(torch.randn(1, 3, size, size, dtype=dtype))
-print(json.dumps(hwm() - before))
-"""
 
 
 class Half(nn.Module):
@@ -88,13 +66,6 @@ def torch_mb(net: nn.Module, half: bool, out: Path) -> float:
     out.mkdir(parents=True, exist_ok=True)
     save_file(state, out / "model.safetensors")
     return (out / "model.safetensors").stat().st_size / 1e6
-
-
-def memory_mb(path: str, runtime: str, precision: str) -> float:
-    out = subprocess.run(
-        [sys.executable, "-c", MEMORY, path, runtime, precision], capture_output=True, text=True, check=True
-    )
-    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -127,14 +98,14 @@ def main() -> None:
     rows: list[dict] = []
     variants: list[tuple[dict, str, str]] = []  # (row, runtime, path or checkpoint)
     for index, checkpoint in enumerate(args.checkpoints):
-        net, meta = load_pretrained(checkpoint)
+        loaded = load_model(checkpoint, "torch")
+        net, meta, pre = loaded.net, loaded.meta.as_dict(), loaded.preprocess
         name = "default" if checkpoint == "default" else Path(checkpoint).parent.name or Path(checkpoint).name
-        pre = Preprocess(**meta["preprocess"])
         example = torch.zeros(1, 3, pre.size, pre.size)
         base = {
             "model": name,
-            "checkpoint": str(resolve_checkpoint(checkpoint)),
-            "ratio": meta.get("pruned", {}).get("ratio", 0.0),
+            "checkpoint": str(resolve(checkpoint)),
+            "ratio": loaded.meta.extra.get("pruned", {}).get("ratio", 0.0),
             "params": count_params(net),
             "macs": count_macs(net, example),
         }
@@ -144,13 +115,13 @@ def main() -> None:
             row["size_mb"] = torch_mb(net, precision == "fp16", out / name / f"torch-{precision}")
             row["accuracy"] = evaluate(model, test, pre)["accuracy"]
             rows.append(row)
-            variants.append((row, runtime, str(resolve_checkpoint(checkpoint))))
+            variants.append((row, runtime, str(resolve(checkpoint))))
         for fmt in ("onnx", "openvino"):
             runtime = "openvino" if fmt == "openvino" else "onnxruntime"
             for precision in ("fp32", "fp16", "int8"):
                 folder = out / name / f"{fmt}-{precision}"
                 sidecar = export_model(net, meta, folder, fmt=fmt, precision=precision, faces=faces)
-                model, _ = load_model(folder, runtime)
+                model = load_model(folder, runtime).net
                 row = {**base, "runtime": runtime, "precision": precision, "size_mb": file_mb(folder, sidecar)}
                 row["accuracy"] = evaluate(model, test, pre)["accuracy"]
                 rows.append(row)
@@ -223,7 +194,7 @@ def measure(
 ) -> list[dict]:
     """Peak memory and latency of every variant (into its row); returns the split parts' latency rows."""
     for row, runtime, path in variants:
-        row["peak_mb"] = round(memory_mb(path, runtime, row["precision"]), 1)
+        row["peak_mb"] = round(peak_memory_mb(path, runtime, row["precision"]), 1)
     split_rows: list[dict] = []
     first = rows[0]["model"]
     for threads in threads_list:
@@ -234,9 +205,9 @@ def measure(
             for i, (row, runtime, path) in enumerate(variants):
                 if (runtime == "torch") != (family == "torch"):
                     continue
-                model, meta = load_model(path, runtime, threads)
-                model = Half(model) if runtime == "torch" and row["precision"] == "fp16" else model.eval()
-                x = torch.randn(1, 3, meta["preprocess"]["size"], meta["preprocess"]["size"])
+                loaded = load_model(path, runtime, threads)
+                model = Half(loaded.net) if runtime == "torch" and row["precision"] == "fp16" else loaded.net.eval()
+                x = torch.randn(1, 3, loaded.preprocess.size, loaded.preprocess.size)
                 calls[str(i)] = (lambda m=model, x=x: m(x)) if runtime != "torch" else _no_grad(model, x)
                 keyed[str(i)] = row
             # the split parts of the first checkpoint, timed beside the whole models
@@ -263,17 +234,18 @@ def _no_grad(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
 
 def _split_parts(folder: Path, checkpoint: str, family: str, threads: int) -> dict[str, tuple[Callable, dict]]:
     """Calls timing the edge head, cloud part and edge tail alone, each fed its real input."""
-    from edgefer.export import load_export
+    from edgefer.loading.exported import read_export
 
     chains: dict[str, list[Callable[[np.ndarray | torch.Tensor], object]]] = {}
     if family == "torch":
-        net, meta = load_pretrained(checkpoint)
-        chains["torch"] = list(net.split(after="stage2"))
+        loaded = load_model(checkpoint, "torch")
+        chains["torch"] = list(loaded.split(after="stage2"))
+        size = loaded.preprocess.size
     else:
         for fmt in ("onnx", "openvino"):
-            runners, meta = load_export(folder / f"{fmt}-fp32-split", threads=threads)
+            runners, sidecar = read_export(folder / f"{fmt}-fp32-split", threads=threads)  # numpy in, numpy out
             chains["openvino" if fmt == "openvino" else "onnxruntime"] = list(runners.values())
-    size = meta["preprocess"]["size"]
+            size = sidecar["preprocess"]["size"]
     out = {}
     for runtime, chain in chains.items():
         h: np.ndarray | torch.Tensor = torch.randn(1, 3, size, size)

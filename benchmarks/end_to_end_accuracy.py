@@ -43,9 +43,8 @@ from edgefer.data import FERPLUS_VOTE_COLUMNS, FaceData, ferplus_votes, load_fer
 from edgefer.faces import Face, align_face, get_detector
 from edgefer.faces.detectors import RetinaFaceDetector
 from edgefer.faces.synthetic import pipeline_crops
-from edgefer.pretrained import load_pretrained
+from edgefer.loading import load_model
 from edgefer.train import predict_logits
-from edgefer.train.checkpoint import preprocess_of
 
 
 def detect_all(data: FaceData, detector, background: str, seed: int):
@@ -154,8 +153,8 @@ def main() -> None:
 
     rows, oracles = [], []
     for checkpoint in args.checkpoint:
-        net, meta = load_pretrained(checkpoint)
-        pre = preprocess_of(meta)
+        loaded = load_model(checkpoint, "torch")
+        net, pre = loaded.net, loaded.preprocess
         direct = classify(net, pre, test.images)
         direct_right = direct == test.labels
         direct_acc, direct_face = float(direct_right.mean()), float(direct_right[face].mean())

@@ -15,10 +15,9 @@ import argparse
 import json
 
 import torch
-from compression_table import memory_mb  # this folder is on sys.path when run as a script
 
-from edgefer.export import load_model
-from edgefer.profiling import time_interleaved
+from edgefer.bench.profiling import peak_memory_mb, time_interleaved
+from edgefer.loading import load_model
 
 
 def runtime_of(folder: str) -> tuple[str, dict]:
@@ -38,16 +37,16 @@ def main() -> None:
     memory = {}
     for folder in args.exports:
         runtime, _ = runtime_of(folder)
-        memory[folder] = memory_mb(folder, runtime, "fp32")
+        memory[folder] = peak_memory_mb(folder, runtime, "fp32")
     rows = []
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
         models = {}
         for folder in args.exports:
             runtime, sidecar = runtime_of(folder)
-            model, meta = load_model(folder, runtime, threads)
-            size = meta["preprocess"]["size"]
-            models[folder] = (model, torch.randn(1, 3, size, size), sidecar)
+            model = load_model(folder, runtime, threads)
+            size = model.preprocess.size
+            models[folder] = (model.net, torch.randn(1, 3, size, size), sidecar)
         calls = {folder: (lambda m=model, x=x: m(x)) for folder, (model, x, _) in models.items()}
         medians = time_interleaved(calls, rounds=args.rounds, per_round=args.calls, warmup=20)
         for folder, (_, _, sidecar) in models.items():

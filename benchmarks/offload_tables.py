@@ -7,10 +7,12 @@ best strategy's plan.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 
-FIXED_PLAN = {"edge": "edge", "cloud": "cloud", "split": "split@stage2:feature"}
+from edgefer.edge.planner import FIXED_PLANS
+
+FIXED_PLAN = {strategy: plan.name for strategy, plan in FIXED_PLANS.items()}
 
 
 def tables(records: list[dict]) -> str:
@@ -43,5 +45,7 @@ def tables(records: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    with open(sys.argv[1]) as f:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bench_json", help="what `edgefer offload-bench --json` wrote")
+    with open(parser.parse_args().bench_json) as f:
         print(tables(json.load(f)["records"]))

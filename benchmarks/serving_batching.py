@@ -18,11 +18,10 @@ import httpx
 import numpy as np
 import torch
 
-from edgefer.pretrained import load_pretrained
+from edgefer.loading import load_model
 from edgefer.serving import BackgroundServer, DataPlane, create_app, served_models
-from edgefer.serving.codec import encode_feature
-from edgefer.serving.protocol import Message, encode_message
-from edgefer.train.checkpoint import preprocess_of
+from edgefer.wire.codec import encode_feature
+from edgefer.wire.protocol import Message, encode_message
 
 
 def client_loop(url: str, body: bytes, headers: dict, stop_at: float, latencies: list[float]) -> None:
@@ -43,9 +42,9 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    net, meta = load_pretrained(args.checkpoint)
-    pre = preprocess_of(meta)
-    head, _, _ = net.split()
+    model = load_model(args.checkpoint, "torch")
+    pre = model.preprocess
+    head, _, _ = model.split()
     with torch.inference_mode():
         feature = head(torch.zeros(1, 3, pre.size, pre.size)).numpy() + np.float32(0.1)
     body, headers = encode_message(
@@ -53,7 +52,7 @@ def main() -> None:
     )
     print(f"{'batching':<22} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'passes/req':>10}")
     for max_batch, delay in ((1, 0.0), (8, 2.0), (16, 5.0)):
-        plane = DataPlane(served_models(net, pre), max_batch_size=max_batch, max_delay_ms=delay)
+        plane = DataPlane(served_models(model), max_batch_size=max_batch, max_delay_ms=delay)
         with BackgroundServer(create_app(plane)) as server:
             batcher = plane.models["split-stage2"].batcher
             for clients in map(int, args.clients.split(",")):

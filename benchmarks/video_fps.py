@@ -21,12 +21,10 @@ import numpy as np
 import torch
 
 from edgefer.annotate import draw_results
-from edgefer.edge.runtime import EdgeRunner
-from edgefer.export import export_model
+from edgefer.edge import EdgeRunner
 from edgefer.faces import get_detector
 from edgefer.photos import read_photo, sample_photos
 from edgefer.pipeline import FacePipeline
-from edgefer.pretrained import load_pretrained
 from edgefer.video import run_video
 
 
@@ -54,15 +52,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mp4"
         make_clip(clip, args.frames)
-        models = {"torch": "default"}
-        if "onnxruntime" in args.runtimes:
-            models["onnxruntime"] = Path(tmp) / "onnx"
-            export_model(*load_pretrained("default"), models["onnxruntime"], fmt="onnx")
         for runtime, threads in ((r, t) for r in args.runtimes for t in (1, 2)):
             torch.set_num_threads(threads)
             cv2.setNumThreads(threads)
             kwargs = {"threads": threads} if args.detector == "retinaface" else {}
-            runner = EdgeRunner(models[runtime], runtime=runtime, threads=threads)
+            runner = EdgeRunner("default", runtime=runtime, threads=threads)  # ONNX Runtime: exported once, cached
             pipeline = FacePipeline(runner, get_detector(args.detector, **kwargs))
             for every in (1, 5):
                 warm = cv2.VideoCapture(str(clip))

@@ -20,11 +20,10 @@ import torch
 from tqdm import tqdm
 
 from edgefer.data import center, load_fer2013, resize_once
-from edgefer.pretrained import load_pretrained
-from edgefer.serving.codec import decode_feature, encode_feature
-from edgefer.serving.images import decode_image, encode_image
-from edgefer.serving.protocol import Message, TensorData, compress, encode_message
-from edgefer.train.checkpoint import preprocess_of
+from edgefer.loading import load_model
+from edgefer.wire.codec import decode_feature, encode_feature
+from edgefer.wire.images import decode_image, encode_image
+from edgefer.wire.protocol import Message, TensorData, compress, encode_message
 
 
 def body_size(tensor: TensorData, encoding: str | None) -> int:
@@ -44,8 +43,8 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    net, meta = load_pretrained(args.checkpoint)
-    pre = preprocess_of(meta)
+    model = load_model(args.checkpoint, "torch")
+    net, pre = model.net, model.preprocess
     test = load_fer2013(args.data, splits=[args.split])[args.split]
     if args.limit:
         test = test.subset(slice(0, args.limit))
@@ -94,7 +93,7 @@ def main() -> None:
         elif name.startswith("image"):
             acc = accuracy["fp32"]  # lossless: the same pixels reach the model
         rows.append({"payload": name, "median_bytes": statistics.median(values), "accuracy": acc})
-    print(f"{args.split}: n={n}, checkpoint {args.checkpoint} ({meta['build']['name']}, {pre.size} px)")
+    print(f"{args.split}: n={n}, checkpoint {args.checkpoint} ({model.meta.name}, {pre.size} px)")
     print(f"{'payload':<24} {'median bytes':>12} {'accuracy':>9} {'vs fp32':>8}")
     for row in rows:
         delta = (row["accuracy"] - accuracy["fp32"]) * 100

@@ -9,22 +9,20 @@ import torch
 from matplotlib import cbook
 from typer.testing import CliRunner
 
+from conftest import CLASSES, META, PRE, tiny_net
 from edgefer.cli.main import app
 from edgefer.data import Preprocess, center, resize_once
-from edgefer.export import ExportError, export_model, load_export, load_model
+from edgefer.export import export_model
 from edgefer.faces import align_face, get_detector, to_gray
-from edgefer.models import build
+from edgefer.loading import CheckpointError, ExportError, load_model
+from edgefer.loading.exported import read_export
 from edgefer.photos import read_photo, sample_photos
-from edgefer.pretrained import load_pretrained
-
-PRE = Preprocess(size=64, mean=0.5, std=0.25)
-CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    return build("shufflenet_asp_sfp", wavelet="haar").eval(), {"classes": CLASSES, "preprocess": vars(PRE)}
+def pair():
+    """The tiny model as export_model takes it: the module and its metadata."""
+    return tiny_net(), META
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +39,7 @@ def real_faces():
 
 
 def _torch_logits(net, meta, faces):
-    pre = Preprocess(**meta["preprocess"])
+    pre = meta.preprocess if hasattr(meta, "preprocess") else Preprocess(**meta["preprocess"])
     with torch.inference_mode():
         return net(center(resize_once(faces, pre.resize), pre)).numpy()
 
@@ -49,25 +47,25 @@ def _torch_logits(net, meta, faces):
 @pytest.mark.parametrize(
     ("fmt", "precision", "tol"), [("onnx", "fp32", 1e-4), ("onnx", "fp16", 1e-2), ("openvino", "fp32", 1e-4)]
 )
-def test_export_round_trips(tiny, tmp_path, fmt, precision, tol):
-    net, meta = tiny
+def test_export_round_trips(pair, tmp_path, fmt, precision, tol):
+    net, meta = pair
     faces = np.random.default_rng(1).integers(0, 256, (8, 48, 48), dtype=np.uint8)
     export_model(net, meta, tmp_path, fmt=fmt, precision=precision)
-    model, sidecar = load_model(tmp_path, "openvino" if fmt == "openvino" else "onnxruntime")
-    assert sidecar["classes"] == CLASSES and sidecar["preprocess"] == vars(PRE)
+    model = load_model(tmp_path, "openvino" if fmt == "openvino" else "onnxruntime")
+    assert model.classes == CLASSES and model.preprocess == PRE and model.stage_names == net.stage_names
     expected = _torch_logits(net, meta, faces)
-    got = _torch_logits(model, sidecar, faces)
+    got = _torch_logits(model.net, model.meta, faces)
     assert np.abs(got - expected).max() <= tol * max(1.0, np.abs(expected).max())
 
 
-def test_split_export_writes_three_parts_that_chain_to_the_model(tiny, tmp_path):
-    net, meta = tiny
+def test_split_export_writes_three_parts_that_chain_to_the_model(pair, tmp_path):
+    net, meta = pair
     sidecar = export_model(net, meta, tmp_path, fmt="openvino", split_after="stage2")
     assert list(sidecar["parts"]) == ["edge_head", "cloud", "edge_tail"]
     assert all(
         (tmp_path / f).is_file() and (tmp_path / f).with_suffix(".bin").is_file() for f in sidecar["parts"].values()
     )
-    runners, _ = load_export(tmp_path, "openvino")
+    runners, _ = read_export(tmp_path, "openvino")
     faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     x = center(resize_once(faces, PRE.resize), PRE).numpy()
     feature = runners["edge_head"](x)
@@ -78,10 +76,12 @@ def test_split_export_writes_three_parts_that_chain_to_the_model(tiny, tmp_path)
 
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 def test_int8_agrees_with_pytorch_and_is_a_third_of_the_size(real_faces, tmp_path, fmt):
-    net, meta = load_pretrained("default")
+    default = load_model("default")
+    net, meta = default.net, default.meta.as_dict()
     sidecar = export_model(net, meta, tmp_path / "int8", fmt=fmt, precision="int8", faces=real_faces)
-    model, _ = load_model(tmp_path / "int8", "openvino" if fmt == "openvino" else "onnxruntime")
-    agree = (_torch_logits(model, meta, real_faces).argmax(1) == _torch_logits(net, meta, real_faces).argmax(1)).mean()
+    model = load_model(tmp_path / "int8", "openvino" if fmt == "openvino" else "onnxruntime")
+    ours, theirs = _torch_logits(model.net, meta, real_faces), _torch_logits(net, meta, real_faces)
+    agree = (ours.argmax(1) == theirs.argmax(1)).mean()
     assert agree >= 0.95 and sidecar["check"]["model"]["argmax_agreement"] >= 0.95
 
     size = sum(f.stat().st_size for f in (tmp_path / "int8").iterdir() if f.suffix in (".onnx", ".bin", ".xml"))
@@ -90,28 +90,43 @@ def test_int8_agrees_with_pytorch_and_is_a_third_of_the_size(real_faces, tmp_pat
     assert size <= fp32_weights / (2.8 if fmt == "onnx" else 2.2)
 
 
-def test_int8_needs_calibration_faces(tiny, tmp_path):
+def test_int8_needs_calibration_faces(pair, tmp_path):
     with pytest.raises(ValueError, match="calibration faces"):
-        export_model(*tiny, tmp_path, precision="int8")
+        export_model(*pair, tmp_path, precision="int8")
 
 
-def test_corrupt_or_mismatched_exports_give_clear_errors(tiny, tmp_path):
+def test_corrupt_or_mismatched_exports_give_clear_errors(pair, tmp_path):
     with pytest.raises(ExportError, match="not an export"):
-        load_export(tmp_path)
-    export_model(*tiny, tmp_path, fmt="onnx")
-    (tmp_path / "model.onnx").write_bytes(b"not a model at all")
-    with pytest.raises(ExportError, match="cannot load it"):
-        load_export(tmp_path)
-    (tmp_path / "model.onnx").unlink()
-    with pytest.raises(ExportError, match="missing"):
-        load_export(tmp_path)
-    (tmp_path / "export.json").write_text("{not json")
-    with pytest.raises(ExportError, match="unreadable"):
-        load_export(tmp_path)
+        read_export(tmp_path)
+    export_model(*pair, tmp_path, fmt="onnx")
     with pytest.raises(ExportError, match="is an export"):
         load_model(tmp_path, "torch")
-    with pytest.raises(ExportError, match="not an export folder"):
-        load_model("default", "onnxruntime")
+    (tmp_path / "model.onnx").write_bytes(b"not a model at all")
+    with pytest.raises(ExportError, match="cannot load it"):
+        load_model(tmp_path)
+    (tmp_path / "model.onnx").unlink()
+    with pytest.raises(ExportError, match="missing"):
+        load_model(tmp_path)
+    (tmp_path / "export.json").write_text("{not json")
+    with pytest.raises(ExportError, match="unreadable"):
+        load_model(tmp_path)
+    with pytest.raises(CheckpointError, match="no such folder"):
+        load_model(tmp_path / "nothing")
+    with pytest.raises(ValueError, match="unknown runtime"):
+        load_model("default", "tensorrt")
+
+
+def test_a_checkpoint_asked_for_onnxruntime_is_exported_once_into_the_cache(tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEFER_CACHE", str(tmp_path))
+    first = load_model(tiny_checkpoint, "onnxruntime", threads=1)
+    assert first.runtime == "onnxruntime" and first.meta.split_points == ("stage2",)
+    (cached,) = (tmp_path / "edgefer" / "exports").iterdir()
+    stamp = (cached / "export.json").stat().st_mtime_ns
+    again = load_model(tiny_checkpoint, "onnxruntime", threads=1)
+    assert (cached / "export.json").stat().st_mtime_ns == stamp  # reused, not exported again
+    faces = np.random.default_rng(5).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    reference = _torch_logits(load_model(tiny_checkpoint).net, META, faces)
+    np.testing.assert_allclose(_torch_logits(again.net, META, faces), reference, atol=1e-4)
 
 
 def test_cli_export_then_evaluate_with_onnxruntime(tmp_path):
@@ -123,7 +138,7 @@ def test_cli_export_then_evaluate_with_onnxruntime(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["export", "--out", str(tmp_path / "exp"), "--format", "onnx"])
     assert result.exit_code == 0, result.output
-    args = ["evaluate", "--data", str(tmp_path / "fer.csv"), "--json", "--no-tta"]
+    args = ["evaluate", "--data", str(tmp_path / "fer.csv"), "--json", "--tta", "none"]
     ours = runner.invoke(app, [*args, "--checkpoint", str(tmp_path / "exp"), "--runtime", "onnxruntime"])
     torch_ = runner.invoke(app, [*args, "--checkpoint", "default"])
     assert ours.exit_code == 0, ours.output
@@ -131,28 +146,28 @@ def test_cli_export_then_evaluate_with_onnxruntime(tmp_path):
     assert json.loads(ours.stdout)["n"] == 14
 
 
-def test_edge_runner_and_predict_run_exports(tiny, tmp_path):
+def test_edge_runner_and_predict_run_exports(pair, tiny, tmp_path):
     from edgefer.edge import EdgeRunner
     from edgefer.serving import BackgroundServer, DataPlane, create_app, served_models
 
-    net, meta = tiny
+    net, meta = pair
     export_model(net, meta, tmp_path / "whole", fmt="onnx")
     export_model(net, meta, tmp_path / "split", fmt="onnx", split_after="stage2")
     faces = np.random.default_rng(3).integers(0, 256, (4, 48, 48), dtype=np.uint8)
-    reference = EdgeRunner(tiny, "edge")
-    edge = EdgeRunner(tmp_path / "whole", "edge", runtime="onnxruntime", threads=1)
-    with BackgroundServer(create_app(DataPlane(served_models(net, PRE), max_delay_ms=0))) as srv:
-        split = EdgeRunner(tmp_path / "split", "split", srv.url, codec="fp32", runtime="onnxruntime")
+    reference = EdgeRunner(tiny)
+    edge = EdgeRunner(tmp_path / "whole", runtime="onnxruntime", threads=1)
+    with BackgroundServer(create_app(DataPlane(served_models(tiny), max_delay_ms=0))) as srv:
+        split = EdgeRunner(tmp_path / "split", strategy="split", cloud_url=srv.url, codec="fp32", runtime="onnxruntime")
         for face in faces:
             expected = reference.predict(face).logits
             assert np.abs(edge.predict(face).logits - expected).max() < 1e-4
             got = split.predict(face)
             assert not got.fallback and np.abs(got.logits - expected).max() < 1e-4
         split.close()
-    with pytest.raises(ValueError, match="needs an export split after stage2"):
-        EdgeRunner(tmp_path / "whole", "split", "http://127.0.0.1:9", runtime="onnxruntime")
+    with pytest.raises(ValueError, match="cannot be split after 'stage2'"):
+        EdgeRunner(tmp_path / "whole", strategy="split", cloud_url="http://127.0.0.1:9", runtime="onnxruntime")
     with pytest.raises(ValueError, match="needs a PyTorch checkpoint"):
-        EdgeRunner(tmp_path / "whole", "auto", "http://127.0.0.1:9", runtime="onnxruntime")
+        EdgeRunner(tmp_path / "whole", strategy="auto", cloud_url="http://127.0.0.1:9", runtime="onnxruntime")
 
     photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     result = CliRunner().invoke(
@@ -163,19 +178,19 @@ def test_edge_runner_and_predict_run_exports(tiny, tmp_path):
     assert face["label"] in CLASSES
 
 
-def test_serve_an_export_full_and_split(tiny, tmp_path):
+def test_serve_an_export_full_and_split(pair, tiny, tmp_path):
     from edgefer.edge import EdgeRunner
-    from edgefer.serving import BackgroundServer, DataPlane, create_app, served_export_models
+    from edgefer.serving import BackgroundServer, DataPlane, create_app, served_models
 
-    net, meta = tiny
+    net, meta = pair
     export_model(net, meta, tmp_path, fmt="openvino", split_after="stage2")
-    models = served_export_models(*load_export(tmp_path))
+    models = served_models(load_model(tmp_path))
     assert set(models) == {"full", "split-stage2"}
     faces = np.random.default_rng(4).integers(0, 256, (3, 48, 48), dtype=np.uint8)
-    reference = EdgeRunner(tiny, "edge")
+    reference = EdgeRunner(tiny)
     with BackgroundServer(create_app(DataPlane(models, max_delay_ms=0))) as srv:
         for strategy in ("cloud", "split"):
-            with EdgeRunner(tiny, strategy, srv.url, codec="fp32") as runner:
+            with EdgeRunner(tiny, strategy=strategy, cloud_url=srv.url, codec="fp32") as runner:
                 for face in faces:
                     got = runner.predict(face)
                     assert not got.fallback, got.breakdown.error

@@ -100,9 +100,9 @@ def test_split_is_exact_for_every_registered_model(name, image):
 
 
 def _stride8_stage(net):
-    return {"shufflenet": "stage2", "resnet18": "layer2", "resnet50": "layer2", "mobilenet_v2": "stage3"}[
-        net.config.backbone
-    ]
+    from edgefer.models.backbones import BACKBONES
+
+    return BACKBONES[net.config.backbone](7).attention_after
 
 
 def test_paper_split_sends_the_116x28x28_stage2_map(image):

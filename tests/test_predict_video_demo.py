@@ -12,6 +12,7 @@ from matplotlib import cbook
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import words
 from edgefer.cli.main import app
 from edgefer.pretrained import load_pretrained
 
@@ -50,16 +51,16 @@ def test_predict_json_schema_and_carrying_on_past_bad_files(photos):
         assert list(face["scores"]) == CLASSES and face["label"] in CLASSES
         assert sum(face["scores"].values()) == pytest.approx(1.0, abs=1e-3)
         assert face["label"] == max(face["scores"], key=face["scores"].get)
-    assert "broken.jpg: corrupt or truncated" in result.stderr
-    assert "blank.png: no faces found" in result.stderr
-    assert "1 of 4 files could not be read" in result.stderr
+    assert "broken.jpg: corrupt or truncated" in words(result.stderr)
+    assert "blank.png: no faces found" in words(result.stderr)
+    assert "1 of 4 files could not be read" in words(result.stderr)
 
 
 def test_predict_csv_and_annotated_copies(photos, tmp_path):
     out, table = tmp_path / "annotated", tmp_path / "faces.csv"
     result = runner.invoke(app, ["predict", str(photos / "people"), "--csv", str(table), "--annotate", str(out)])
     assert result.exit_code == 0, result.output
-    assert "hopper.jpg:" in result.stdout
+    assert "hopper.jpg:" in words(result.stdout)
     rows = list(csv.DictReader(table.open()))
     assert len(rows) == 1 and rows[0]["label"] in CLASSES and set(CLASSES) <= set(rows[0])
     (copy,) = out.rglob("*.jpg")
@@ -70,13 +71,13 @@ def test_predict_csv_and_annotated_copies(photos, tmp_path):
 def test_predict_one_missing_file_fails_clearly(tmp_path):
     result = runner.invoke(app, ["predict", str(tmp_path / "nope.jpg")])
     assert result.exit_code == 1
-    assert "nope.jpg: no such file" in result.stderr
+    assert "nope.jpg: no such file" in words(result.stderr)
 
 
 def test_predict_split_without_a_cloud_is_refused(photos):
     result = runner.invoke(app, ["predict", str(photos / "people"), "--strategy", "split"])
     assert result.exit_code == 2
-    assert "needs --cloud" in result.output
+    assert "needs --cloud" in words(result.output)
 
 
 def _clip(path, frames=12, size=(320, 240)):
@@ -95,7 +96,7 @@ def test_video_annotates_every_frame_and_writes_per_frame_rows(tmp_path):
     _clip(clip)
     result = runner.invoke(app, ["video", str(clip), "--out", str(out), "--csv", str(table), "--every", "3"])
     assert result.exit_code == 0, result.output
-    assert "12 frames" in result.stdout and "FPS end to end" in result.stdout
+    assert "12 frames" in words(result.stdout) and "FPS end to end" in words(result.stdout)
     rows = list(csv.DictReader(table.open()))
     assert [int(r["frame"]) for r in rows] == list(range(12))  # one face per frame, held between detections
     assert all(r["label"] in CLASSES for r in rows)
@@ -108,7 +109,7 @@ def test_video_annotates_every_frame_and_writes_per_frame_rows(tmp_path):
 def test_video_needs_exactly_one_source(tmp_path):
     assert runner.invoke(app, ["video"]).exit_code == 2
     result = runner.invoke(app, ["video", str(tmp_path / "missing.mp4")])
-    assert result.exit_code == 2 and "no such file" in result.output
+    assert result.exit_code == 2 and "no such file" in words(result.output)
 
 
 def test_demo_runs_end_to_end(tmp_path):
@@ -126,12 +127,11 @@ def test_demo_runs_end_to_end(tmp_path):
 
 
 def test_predict_with_the_cloud_split_and_auto(photos):
+    from edgefer.loading import load_model
     from edgefer.serving import BackgroundServer, DataPlane, create_app, served_models
-    from edgefer.train.checkpoint import preprocess_of
 
-    net, meta = load_pretrained("default")
     local = runner.invoke(app, ["predict", str(photos / "people"), "--json"])
-    with BackgroundServer(create_app(DataPlane(served_models(net, preprocess_of(meta)), max_delay_ms=0))) as srv:
+    with BackgroundServer(create_app(DataPlane(served_models(load_model("default")), max_delay_ms=0))) as srv:
         for strategy in ("split", "auto"):
             result = runner.invoke(
                 app, ["predict", str(photos / "people"), "--json", "--strategy", strategy, "--cloud", srv.url]

@@ -3,8 +3,8 @@
 import torch
 from torch import nn
 
+from edgefer.bench.profiling import count_macs, count_params, time_interleaved
 from edgefer.models import build
-from edgefer.profiling import count_macs, count_params, time_interleaved
 
 
 def test_macs_are_multiply_accumulates_not_flops():

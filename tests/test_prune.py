@@ -7,15 +7,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from conftest import synthetic_faces, tiny_fer2013_csv, words
+from edgefer.bench.profiling import count_macs, count_params
 from edgefer.cli.main import app
-from edgefer.export import export_model, load_model
+from edgefer.export import export_model
+from edgefer.loading import load_model, save_checkpoint
 from edgefer.models import build
 from edgefer.pretrained import load_pretrained
-from edgefer.profiling import count_macs, count_params
 from edgefer.prune import branch_widths, prune, pruned_widths
 from edgefer.train import CheckpointError, load_checkpoint
-from edgefer.train.checkpoint import save_checkpoint
-from test_train import synthetic_faces, tiny_fer2013_csv
 
 X = torch.randn(4, 3, 96, 96, generator=torch.Generator().manual_seed(0))
 
@@ -73,7 +73,7 @@ def test_a_pruned_checkpoint_reloads_and_exports(tmp_path):
     assert again_meta["build"]["branch_widths"] == branch_widths(_stages(net))
 
     export_model(again, again_meta, tmp_path / "onnx", fmt="onnx", precision="fp32")
-    exported, _ = load_model(tmp_path / "onnx", "onnxruntime")
+    exported = load_model(tmp_path / "onnx", "onnxruntime").net
     with torch.no_grad():
         assert torch.allclose(exported(X), net(X), atol=1e-4)
 
@@ -104,7 +104,7 @@ def test_cli_prunes_fine_tunes_and_evaluates(tmp_path):
     args = ["prune", "--ratio", "0.5", "--finetune-epochs", "1", "--data", str(csv_path), "--out", str(out)]
     result = CliRunner().invoke(app, [*args, "--threads", "1"])
     assert result.exit_code == 0, result.output
-    assert "params 1,274,585 -> 915,493" in result.output and "right after pruning" in result.output
+    assert "params 1,274,585 -> 915,493" in words(result.output) and "right after pruning" in words(result.output)
     for folder in ("pruned", "last"):
         meta = json.loads((out / folder / "model.json").read_text())
         assert meta["pruned"]["ratio"] == 0.5 and meta["pruned"]["params"] == 915_493

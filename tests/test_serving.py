@@ -12,27 +12,25 @@ import tritonclient.http as triton
 import zstandard
 from tritonclient.utils import InferenceServerException
 
-from edgefer.data import Preprocess
-from edgefer.models import build
+from conftest import META, PRE, tiny_net
+from edgefer.loading import wrap_model
 from edgefer.serving import BackgroundServer, DataPlane, create_app, served_models
 from edgefer.serving.app import check_bind
 from edgefer.serving.batching import DynamicBatcher
-from edgefer.serving.codec import decode_feature, encode_feature
-from edgefer.serving.protocol import HEADER_LENGTH, Message, TensorData, decode_message, encode_message
+from edgefer.wire.codec import decode_feature, encode_feature
+from edgefer.wire.protocol import HEADER_LENGTH, Message, TensorData, decode_message, encode_message
 
-PRE = Preprocess(size=64, mean=0.5, std=0.25)  # Stage2 is 8 x 8 at 64 px: SFP uses haar
 TOKEN = "s3cret-token"
 
 
 @pytest.fixture(scope="module")
 def net():
-    torch.manual_seed(0)
-    return build("shufflenet_asp_sfp", wavelet="haar").eval()
+    return tiny_net()
 
 
 @pytest.fixture(scope="module")
 def server(net):
-    plane = DataPlane(served_models(net, PRE), max_batch_size=8, max_delay_ms=20)
+    plane = DataPlane(served_models(wrap_model(net, META)), max_batch_size=8, max_delay_ms=20)
     with BackgroundServer(create_app(plane, max_body_bytes=1_000_000)) as srv:
         srv.plane = plane
         yield srv
@@ -98,7 +96,7 @@ def test_full_model_takes_grayscale_pixels(server, net):
 
 
 def test_full_model_takes_encoded_images_and_refuses_garbage(server):
-    from edgefer.serving.images import encode_image
+    from edgefer.wire.images import encode_image
 
     faces = np.random.default_rng(1).integers(0, 256, (2, 48, 48), dtype=np.uint8)
     encoded = np.empty(2, dtype=object)
@@ -113,7 +111,7 @@ def test_full_model_takes_encoded_images_and_refuses_garbage(server):
     np.testing.assert_array_equal(logits(png), logits(raw))  # PNG is lossless
     encoded[1] = b"not an image"
     bad = _post_infer(server.url, "full", TensorData("image", encoded))
-    assert bad.status_code == 400 and "not a decodable image" in bad.json()["error"]
+    assert bad.status_code == 400 and "not an image" in bad.json()["error"]
 
 
 def test_bytes_tensors_round_trip_through_the_binary_extension():
@@ -217,7 +215,7 @@ def test_unknown_model_and_route_are_404_json(server, feature):
 
 
 def test_auth_needs_the_right_bearer_token_except_for_health(net, feature, tmp_path):
-    plane = DataPlane(served_models(net, PRE))
+    plane = DataPlane(served_models(wrap_model(net, META)))
     with BackgroundServer(create_app(plane, token=TOKEN)) as srv:
         assert httpx.get(f"{srv.url}/v2/health/live").status_code == 200
         tensor = encode_feature("feature", feature[:1], "fp32")

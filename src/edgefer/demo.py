@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .edge.runtime import STRATEGIES, EdgeRunner
+from .edge import FIXED_PLANS, EdgeRunner
 from .faces import FaceDetector
+from .loading import load_model
 from .photos import read_photo
 from .pipeline import FacePipeline, FaceResult
-from .pretrained import load_pretrained
 from .serving import BackgroundServer, DataPlane, create_app, served_models
-from .train.checkpoint import preprocess_of
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -55,17 +54,18 @@ class DemoResult:
 
 def run_demo(photos: list[Path], detector: FaceDetector, checkpoint: str = "default", repeats: int = 5) -> DemoResult:
     """Classify every face of ``photos`` with each strategy, ``repeats`` times (the latency sample)."""
-    net, meta = load_pretrained(checkpoint)
-    plane = DataPlane(served_models(net, preprocess_of(meta)), max_delay_ms=0)
+    model = load_model(checkpoint)
+    plane = DataPlane(served_models(model), max_delay_ms=0)
     result = DemoResult()
     found = {}
     for path in photos:
         result.photos[path] = rgb = read_photo(path)
         found[path] = detector(rgb)
     with BackgroundServer(create_app(plane)) as server:
-        for strategy in STRATEGIES:
-            with EdgeRunner((net, meta), strategy, cloud_url=server.url if strategy != "edge" else None) as runner:
-                pipeline = FacePipeline(runner, detector)
+        for strategy in FIXED_PLANS:
+            url = server.url if strategy != "edge" else None
+            with EdgeRunner(model, strategy=strategy, cloud_url=url) as runner:
+                pipeline = FacePipeline(runner, detector=detector)
                 first = next((p for p in photos if found[p]), None)
                 if first is not None:  # warm-up: connection, caches, lazily built buffers
                     pipeline(result.photos[first], found[first])

@@ -47,8 +47,8 @@ class FacePipeline:
     def __init__(
         self,
         runner: EdgeRunner,
-        detector: FaceDetector | str = "retinaface",
         *,
+        detector: FaceDetector | str = "retinaface",
         margin: float = 0.0,
         shift: float = 0.0,
         rotate: bool = True,

@@ -1,30 +1,29 @@
-"""The pretrained default model shipped inside the package (no downloads, works offline)."""
+"""The pretrained models shipped inside the package (no downloads, work offline).
+
+``default`` is the edge model; ``default-large`` is the cloud's larger model, where this installation
+has one. Both are ordinary checkpoints: :func:`edgefer.loading.load_model` takes their names.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from .models import FERNet
-from .train.checkpoint import CheckpointError, load_checkpoint
+from torch import nn
 
-__all__ = ["DEFAULT_CHECKPOINT", "load_pretrained", "resolve_checkpoint"]
+from .loading import NAMED, load_checkpoint, resolve
 
-DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "default"
+__all__ = ["DEFAULT_CHECKPOINT", "DEFAULT_LARGE_CHECKPOINT", "load_pretrained", "resolve_checkpoint"]
+
+DEFAULT_CHECKPOINT = NAMED["default"]
+DEFAULT_LARGE_CHECKPOINT = NAMED["default-large"]
 
 
 def resolve_checkpoint(checkpoint: str | Path) -> Path:
-    """``"default"`` is the shipped model; anything else is a checkpoint folder."""
-    if str(checkpoint) == "default":
-        if not (DEFAULT_CHECKPOINT / "model.json").is_file():
-            raise CheckpointError(
-                f"this installation has no pretrained default model ({DEFAULT_CHECKPOINT} is empty); "
-                "pass --checkpoint with a folder written by `edgefer train`"
-            )
-        return DEFAULT_CHECKPOINT
-    return Path(checkpoint)
+    """``"default"`` and ``"default-large"`` are the shipped models; anything else is a folder."""
+    return resolve(checkpoint)
 
 
-def load_pretrained(checkpoint: str | Path = "default") -> tuple[FERNet, dict[str, Any]]:
-    """The shipped default model (eval mode) and its metadata: classes, preprocessing, metrics."""
-    return load_checkpoint(resolve_checkpoint(checkpoint))
+def load_pretrained(checkpoint: str | Path = "default") -> tuple[nn.Module, dict[str, Any]]:
+    """A shipped (or any checkpoint's) PyTorch model, in eval mode, and its metadata dict."""
+    return load_checkpoint(resolve(checkpoint))

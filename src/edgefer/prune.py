@@ -16,15 +16,19 @@ an ordinary checkpoint: ``build`` makes the narrower branches and the weights lo
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch_pruning as tp
 from torch import nn
 
+from .data import FaceData
 from .models import FERNet
 from .models.backbones import branch_widths, shufflenet_units
 
-__all__ = ["branch_widths", "prune", "pruned_widths"]
+__all__ = ["branch_widths", "prune", "prune_checkpoint", "pruned_widths"]
 
 
 def pruned_widths(widths: list[int], ratio: float, round_to: int = 8) -> list[int]:
@@ -73,3 +77,66 @@ def prune(net: FERNet, ratio: float, *, round_to: int = 8) -> FERNet:
     net.build_args = {**net.build_args, "branch_widths": widths}
     net.config = dataclasses.replace(net.config, branch_widths=tuple(widths))
     return net
+
+
+def prune_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    ratio: float,
+    round_to: int = 8,
+    data: tuple[FaceData, FaceData] | None = None,
+    finetune_epochs: int = 0,
+    seed: int = 0,
+    resume: bool = False,
+    on_batch: Callable[[int, int, int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Prune a checkpoint into ``out/pruned``, score it on ``data``'s validation split, then fine-tune it
+    on ``data`` for ``finetune_epochs`` into ``out/last`` (and ``out/best``). Returns what was done:
+    params and MACs before and after, the branch widths, and the accuracy right after pruning."""
+    from .bench.profiling import count_macs, count_params
+    from .loading import load_model, save_checkpoint
+    from .train import RECIPES, evaluate, train
+
+    if finetune_epochs > 0 and data is None:
+        raise ValueError("fine-tuning needs data (or finetune_epochs=0)")
+    out = Path(out)
+    model = load_model(checkpoint, "torch")
+    net, meta = model.net, model.meta
+    example = torch.zeros(1, 3, meta.preprocess.size, meta.preprocess.size)
+    before = {"params": count_params(net), "macs": count_macs(net, example)}
+    prune(net, ratio, round_to=round_to)
+    info: dict[str, Any] = {
+        "from": str(checkpoint),
+        "ratio": ratio,
+        "round_to": round_to,
+        "params_before": before["params"],
+        "macs_before": before["macs"],
+        "params": count_params(net),
+        "macs": count_macs(net, example),
+        "branch_widths": net.build_args["branch_widths"],
+        "input_size": meta.preprocess.size,
+        "accuracy_before": meta.metrics.get("accuracy"),
+    }
+    keep = ("classes", "preprocess", "recipe", "data", "seed")
+    pruned_meta: dict[str, Any] = {k: v for k, v in meta.as_dict().items() if k in keep}
+    pruned_meta.update(init=str(checkpoint), pruned=info)
+    if data is not None:
+        report = evaluate(net, data[1], meta.preprocess, tta=meta.tta)
+        info["accuracy_pruned"] = report["accuracy"]
+        pruned_meta["metrics"] = {"epoch": 0, **{k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}}
+    save_checkpoint(out / "pruned", net, pruned_meta)
+    if finetune_epochs > 0:
+        train(
+            net.build_args["name"],
+            *data,
+            out,
+            recipe=dataclasses.replace(RECIPES["prune"], epochs=finetune_epochs),
+            init=out / "pruned",
+            new_head=False,
+            seed=seed,
+            resume=resume and (out / "last" / "train_state.pt").is_file(),  # nothing to resume: start
+            extra_meta={"pruned": info},
+            on_batch=on_batch,
+        )
+    return info

@@ -17,12 +17,14 @@ from typing import Annotated
 
 import typer
 
+from .options import CheckpointOpt, ExportFormat, FormatOpt, Precision, PrecisionOpt
+
 
 def export(
     out: Annotated[Path, typer.Option(help="Folder to write the model file(s) and export.json into.")],
-    checkpoint: Annotated[str, typer.Option(help="Checkpoint folder, or 'default'.")] = "default",
-    fmt: Annotated[str, typer.Option("--format", help="onnx or openvino.")] = "onnx",
-    precision: Annotated[str, typer.Option(help="fp32, fp16 or int8.")] = "fp32",
+    checkpoint: CheckpointOpt = "default",
+    fmt: FormatOpt = ExportFormat.onnx,
+    precision: PrecisionOpt = Precision.fp32,
     split: Annotated[str | None, typer.Option(help="after=STAGE: write edge_head, cloud and edge_tail parts.")] = None,
     calibration: Annotated[Path | None, typer.Option(help="FER2013 CSV: Training faces calibrate INT8.")] = None,
     calibration_size: Annotated[int, typer.Option(min=16, help="How many Training faces calibrate INT8.")] = 300,
@@ -30,7 +32,7 @@ def export(
     """Export a checkpoint for ONNX Runtime or OpenVINO, checked against PyTorch."""
 
     from ..export import calibration_faces, export_model
-    from ..pretrained import load_pretrained
+    from ..loading import load_model
 
     split_after = None
     if split is not None:
@@ -46,7 +48,15 @@ def export(
         if train is None:
             raise typer.BadParameter(f"{calibration} has no Training rows to calibrate with")
         faces = calibration_faces(train.images, calibration_size)
-    net, meta = load_pretrained(checkpoint)
-    sidecar = export_model(net, meta, out, fmt=fmt, precision=precision, split_after=split_after, faces=faces)
+    model = load_model(checkpoint, "torch")
+    sidecar = export_model(
+        model.net,
+        model.meta.as_dict(),
+        out,
+        fmt=str(fmt),
+        precision=str(precision),
+        split_after=split_after,
+        faces=faces,
+    )
     typer.echo(f"wrote {', '.join(sidecar['parts'].values())} to {out}")
     typer.echo(json.dumps(sidecar["check"], indent=1))

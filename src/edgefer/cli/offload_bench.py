@@ -18,30 +18,25 @@ from typing import Annotated
 
 import typer
 
+from .options import CheckpointOpt
+
 
 def _faces(data: Path | None, images: list[Path] | None, count: int):
-    import numpy as np
-
     if images:
-        from ..faces import align_face, get_detector, to_gray
-        from ..photos import iter_photos, read_photo
+        from ..faces import get_detector
+        from ..faces.photo_faces import largest_face, photo_face_crops
+        from ..photos import iter_photos
 
-        detector, crops = get_detector("retinaface"), []
-        for path in iter_photos(images):
-            rgb = read_photo(path)
-            faces = detector(rgb)
-            if faces:
-                crops.append(align_face(to_gray(rgb), max(faces, key=lambda f: f.width * f.height)))
-        if not crops:
+        crops, found = photo_face_crops(list(iter_photos(images)), get_detector("retinaface"), choose=largest_face)
+        crops = crops[found]
+        if not len(crops):
             raise typer.BadParameter("no faces found in --images")
-        return np.stack([crops[i % len(crops)] for i in range(count)])
+        return crops[[i % len(crops) for i in range(count)]]
     if data is None:
         raise typer.BadParameter("give --data (FER2013 CSV: PublicTest faces are used) or --images")
     from ..data import load_fer2013
 
     splits = load_fer2013(data, splits=["PublicTest"])
-    if "PublicTest" not in splits:
-        raise typer.BadParameter(f"{data} has no PublicTest rows")
     return splits["PublicTest"].images[:count]
 
 
@@ -60,13 +55,13 @@ def offload_bench(
     degrade: Annotated[
         str | None, typer.Option(help="BEFORE:AFTER KB/s: also trace auto on the slowest device while the link drops.")
     ] = None,
-    checkpoint: Annotated[str, typer.Option(help="Checkpoint folder, or 'default'.")] = "default",
+    checkpoint: CheckpointOpt = "default",
     proxy: Annotated[bool, typer.Option(help="Use the userspace proxy even where namespaces work.")] = False,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the records here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the figure here (PNG).")] = None,
 ) -> None:
     """Latency of edge, cloud, split and auto per bandwidth and device over a shaped link."""
-    from ..offload import parse_devices, run_degradation, run_offload_bench
+    from ..bench.offload import parse_devices, run_degradation, run_offload_bench
 
     rates = [float(v) for v in bandwidths.split(",") if v.strip()]
     if not rates or min(rates) <= 0:
@@ -91,7 +86,7 @@ def offload_bench(
     if json_path:
         json_path.write_text(json.dumps({"records": records, "degradation": trace}, indent=1))
     if plot:
-        from ..plots import plot_offload
+        from ..bench.plots import plot_offload
 
         plot_offload(records, plot, trace, title=f"edge-cloud latency over a shaped link ({records[0]['link']})")
         typer.echo(f"figure: {plot}")

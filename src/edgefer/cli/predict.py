@@ -55,7 +55,7 @@ def predict(
     cloud: CloudOpt = None,
     token_file: TokenFileOpt = None,
     threads: ThreadsOpt = None,
-    runtime: RuntimeOpt = Runtime.torch,
+    runtime: RuntimeOpt = Runtime.auto,
 ) -> None:
     """Detect every face in each image and print its expression."""
     from PIL import Image

@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ..bench.profiling import ProfileRow, profile_models
 from ..models import available
-from ..profiling import ProfileRow, profile_models
 
 DEFAULT_MODELS = "shufflenet,shufflenet_asp,shufflenet_sfp,shufflenet_asp_sfp,shufflenet_sfp_asp"
 

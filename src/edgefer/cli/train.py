@@ -3,13 +3,18 @@
 Usage:
     edgefer train shufflenet_asp_sfp --data ../shared/data/fer2013/fer2013.csv.gz --recipe cpu --out runs/full
     edgefer train shufflenet_asp_sfp --data ... --out runs/full --resume
-    edgefer train shufflenet_asp_sfp --data ... --recipe reframe --init default --keep-head --out runs/reframe
+    edgefer train resnet18 --data ... --recipe strong --ferplus ../shared/data/fer2013/fer2013new.csv --out runs/r18
+    edgefer train shufflenet_asp_sfp --data ... --recipe distill --ferplus ... --teacher runs/r18/last,runs/x2/last \\
+        --out runs/student
     edgefer train shufflenet_asp_sfp --data ... --recipe pipeline --init default --keep-head --out runs/pipeline
+    torchrun --nproc-per-node 2 -m edgefer.cli.main train shufflenet --data ... --threads 1 --out runs/ddp
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -17,26 +22,18 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from ..data import FaceData, load_fer2013
+from ..data import fer2013_train_val, ferplus_as_fer2013, ferplus_votes
 from ..pretrained import resolve_checkpoint
 from ..train import RECIPES
 from ..train import train as train_model
+from .options import ThreadsOpt
 
 log = logging.getLogger("edgefer")
 
 
-def fer2013_train_val(path: Path) -> tuple[FaceData, FaceData]:
-    """FER2013's Training and PublicTest splits (or the Kaggle folders train and test)."""
-    splits = load_fer2013(path)
-    for train_split, val_split in (("Training", "PublicTest"), ("train", "test")):
-        if train_split in splits and val_split in splits:
-            return splits[train_split], splits[val_split]
-    raise typer.BadParameter(f"{path} has splits {sorted(splits)}; need Training+PublicTest or train+test")
-
-
-def progress(epochs: int) -> tuple[tqdm, Callable[[int, int, int, float], None]]:
+def progress(epochs: int, enabled: bool = True) -> tuple[tqdm, Callable[[int, int, int, float], None]]:
     """A tqdm bar over each epoch's batches (silent when not a terminal: the engine logs per epoch)."""
-    bar = tqdm(unit="batch", dynamic_ncols=True, disable=None)
+    bar = tqdm(unit="batch", dynamic_ncols=True, disable=None if enabled else True)
 
     def on_batch(epoch: int, step: int, steps: int, loss: float) -> None:
         if step == 0:
@@ -46,6 +43,20 @@ def progress(epochs: int) -> tuple[tqdm, Callable[[int, int, int, float], None]]
         bar.update()
 
     return bar, on_batch
+
+
+def _init_distributed() -> int:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); returns this rank."""
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return 0
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend)
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return dist.get_rank()
 
 
 def train(
@@ -65,24 +76,58 @@ def train(
         bool,
         typer.Option(help="With --init: keep the checkpoint's head (same classes), e.g. --recipe reframe or pipeline."),
     ] = False,
-    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all).")] = None,
+    ferplus: Annotated[
+        Path | None,
+        typer.Option(help="FER+ votes (fer2013new.csv), blended into the targets by recipes that use them."),
+    ] = None,
+    teacher: Annotated[
+        str | None, typer.Option(help="Checkpoint(s) to distil from, comma-separated (recipe distill).")
+    ] = None,
+    teacher_mode: Annotated[
+        str | None, typer.Option(help="online (teacher on every batch) or fixed (once); default: the recipe's.")
+    ] = None,
+    micro_batches: Annotated[int, typer.Option(min=1, help="Split each batch into this many micro-batches.")] = 1,
+    channels_last: Annotated[bool, typer.Option(help="NHWC memory format (faster on CPU, measured).")] = True,
+    threads: ThreadsOpt = None,
 ) -> None:
-    """Train with per-epoch checkpoints (OUT/last, OUT/best), a CSV log and --resume."""
-    import dataclasses
-
+    """Train with per-epoch checkpoints (OUT/last, OUT/best), a CSV log and --resume; torchrun for several processes."""
     import torch
+
+    from ..train.distill import Teacher
 
     if recipe not in RECIPES:
         raise typer.BadParameter(f"unknown recipe {recipe!r}; expected one of {', '.join(RECIPES)}")
     chosen = RECIPES[recipe]
-    chosen = dataclasses.replace(chosen, epochs=epochs or chosen.epochs, input_size=input_size or chosen.input_size)
+    chosen = dataclasses.replace(
+        chosen,
+        epochs=epochs or chosen.epochs,
+        input_size=input_size or chosen.input_size,
+        teacher_mode=teacher_mode or chosen.teacher_mode,
+    )
     if keep_head and init is None:
         raise typer.BadParameter("--keep-head needs --init")
+    if chosen.votes_weight > 0 and ferplus is None:
+        raise typer.BadParameter(f"recipe {recipe} blends in FER+ votes: pass --ferplus fer2013new.csv")
+    if chosen.distill_alpha > 0 and not teacher:
+        raise typer.BadParameter(f"recipe {recipe} distils: pass --teacher CKPT[,CKPT...]")
     if threads:
         torch.set_num_threads(threads)
+    rank = _init_distributed()
     train_data, val_data = fer2013_train_val(data)
     log.info("%d training and %d validation images from %s", len(train_data), len(val_data), data)
-    bar, on_batch = progress(chosen.epochs)
+    votes = None
+    if ferplus is not None and chosen.votes_weight > 0:
+        split = train_data.source.rsplit(":", 1)[-1]
+        votes = ferplus_as_fer2013(ferplus_votes(ferplus, {split: len(train_data)})[split])
+    views = []
+    if chosen.pipeline_views:
+        from ..faces.synthetic import pipeline_views
+
+        views = pipeline_views(train_data.images, out / "pipeline_views.npz", threads=torch.get_num_threads())
+    teachers = None
+    if teacher:
+        teachers = Teacher.load([resolve_checkpoint(t.strip()) for t in teacher.split(",")], train_data.classes)
+    bar, on_batch = progress(chosen.epochs, enabled=rank == 0)
     best = train_model(
         model,
         train_data,
@@ -94,7 +139,14 @@ def train(
         new_head=not keep_head,
         seed=seed,
         resume=resume,
+        views=views,
+        votes=votes,
+        teacher=teachers,
+        micro_batches=micro_batches,
+        channels_last=channels_last,
+        data_note=f"FER+ votes from {ferplus}" if votes is not None else "",
         on_batch=on_batch,
     )
     bar.close()
-    typer.echo(f"best: epoch {best['epoch']}, validation accuracy {best['accuracy']:.4f} -> {out / 'best'}")
+    if rank == 0:
+        typer.echo(f"best: epoch {best['epoch']}, validation accuracy {best['accuracy']:.4f} -> {out / 'best'}")

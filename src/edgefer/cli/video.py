@@ -46,7 +46,7 @@ def video(
     cloud: CloudOpt = None,
     token_file: TokenFileOpt = None,
     threads: ThreadsOpt = None,
-    runtime: RuntimeOpt = Runtime.torch,
+    runtime: RuntimeOpt = Runtime.auto,
 ) -> None:
     """Predict expressions frame by frame and report end-to-end FPS."""
     import cv2

@@ -16,12 +16,14 @@ import gzip
 import io
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from ..photos import IMAGE_SUFFIXES, PhotoError, read_gray
 
 __all__ = [
     "CKPLUS_CLASSES",
@@ -31,11 +33,17 @@ __all__ = [
     "FERPLUS_VOTE_COLUMNS",
     "DatasetError",
     "FaceData",
+    "fer2013_train_val",
+    "ferplus_as_fer2013",
+    "ferplus_majority",
     "ferplus_votes",
     "load_ckplus",
+    "load_ckplus_as_fer2013",
     "load_fer2013",
     "load_ferplus",
     "load_image_folder",
+    "load_test_split",
+    "read_labels_csv",
     "subject_folds",
 ]
 
@@ -43,7 +51,6 @@ FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neut
 FER2013_SPLITS = ("Training", "PublicTest", "PrivateTest")
 FERPLUS_CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 CKPLUS_CLASSES = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class DatasetError(ValueError):
@@ -109,6 +116,28 @@ def load_fer2013(path: str | Path, splits: Iterable[str] | None = None) -> dict[
     return data
 
 
+def fer2013_train_val(path: str | Path) -> tuple[FaceData, FaceData]:
+    """FER2013's Training and PublicTest splits (or the Kaggle folders ``train`` and ``test``)."""
+    splits = load_fer2013(path)
+    for train_split, val_split in (("Training", "PublicTest"), ("train", "test")):
+        if train_split in splits and val_split in splits:
+            return splits[train_split], splits[val_split]
+    raise DatasetError(f"{path} has splits {sorted(splits)}; need Training+PublicTest or train+test")
+
+
+def load_test_split(path: str | Path, classes: Sequence[str], split: str | None = None) -> FaceData:
+    """Faces to score a model on: a FER2013 split (CSV, .gz or Kaggle folders; default PublicTest or
+    test), or a folder with one sub-folder per class of ``classes``."""
+    path = Path(path)
+    if path.is_file() or path.suffix in (".csv", ".gz") or (path / "train").is_dir() or (path / "test").is_dir():
+        splits = load_fer2013(path)
+        name = split or next((s for s in ("PublicTest", "test") if s in splits), None)
+        if name not in splits:
+            raise DatasetError(f"{path} has splits {sorted(splits)}; choose one with --split")
+        return splits[name]
+    return load_image_folder(path, classes)
+
+
 def _fer2013_csv(path: Path) -> dict[str, FaceData]:
     images: dict[str, list[np.ndarray]] = {}
     labels: dict[str, list[int]] = {}
@@ -160,10 +189,9 @@ def _fer2013_folders(root: Path) -> dict[str, FaceData]:
 
 def _read_gray(path: Path) -> np.ndarray:
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("L"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DatasetError(f"{path}: not a readable image ({exc})") from None
+        return read_gray(path)
+    except PhotoError as exc:
+        raise DatasetError(f"{path}: not a readable image ({exc.reason})") from None
 
 
 def load_image_folder(
@@ -195,7 +223,7 @@ def load_image_folder(
             labels.append(mapping[folder.name])
             files.append(str(file))
     if not images:
-        raise DatasetError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) under the class folders")
+        raise DatasetError(f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under the class folders")
     names = [""] * (max(mapping.values()) + 1)
     for name, index in mapping.items():
         names[index] = name
@@ -239,6 +267,31 @@ def ferplus_votes(ferplus: str | Path, sizes: Mapping[str, int]) -> dict[str, np
     return out
 
 
+# FER+'s emotions in FER2013's class order; contempt has no FER2013 class, so its votes are left out
+_FERPLUS_FOR_FER2013 = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+
+
+def ferplus_as_fer2013(votes: np.ndarray) -> np.ndarray:
+    """FER+ votes (N, 10, :data:`FERPLUS_VOTE_COLUMNS` order) as votes for FER2013's 7 classes (N, 7).
+
+    Contempt, ``unknown`` and ``NF`` (not a face) votes are dropped, so a row can sum to 0.
+    """
+    columns = [FERPLUS_VOTE_COLUMNS.index(name) for name in _FERPLUS_FOR_FER2013]
+    return np.asarray(votes)[:, columns]
+
+
+def ferplus_majority(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FER2013-class labels from FER+ votes (N, 10) by FERPlus's majority rule: (labels, kept).
+
+    A row is kept when one of FER2013's 7 emotions has more than half of all its votes (contempt,
+    unknown and not-a-face votes count in the total, so such faces are dropped).
+    """
+    votes = np.asarray(votes)
+    seven = ferplus_as_fer2013(votes)
+    kept = seven.max(1) * 2 > votes.sum(1)
+    return seven.argmax(1), kept
+
+
 def load_ferplus(fer2013: str | Path, ferplus: str | Path, splits: Iterable[str] | None = None) -> dict[str, FaceData]:
     """FER2013 images with FER+ majority-vote labels over 8 emotions (FERPlus rules).
 
@@ -280,6 +333,55 @@ def load_ckplus(root: str | Path) -> FaceData:
         subjects.append(int(match.group(1)))
     data.subjects = np.asarray(subjects, dtype=np.int64)
     return data
+
+
+# CK+'s class names for FER2013's classes; contempt has none
+_CKPLUS_FOR_FER2013 = {
+    "anger": "angry",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happy": "happy",
+    "sadness": "sad",
+    "surprise": "surprise",
+}
+
+
+def load_ckplus_as_fer2013(root: str | Path) -> FaceData:
+    """CK+ labelled with FER2013's 7 classes, for scoring a FER2013 model on it without fine-tuning.
+
+    The six shared emotions are kept (contempt, which FER2013 lacks, is left out); a FER2013 model's
+    7-way prediction is scored against them, so a face called neutral is simply wrong.
+    """
+    data = load_ckplus(root)
+    keep = np.asarray([CKPLUS_CLASSES[label] in _CKPLUS_FOR_FER2013 for label in data.labels])
+    data = data.subset(keep)
+    data.labels = np.asarray(
+        [FER2013_CLASSES.index(_CKPLUS_FOR_FER2013[CKPLUS_CLASSES[label]]) for label in data.labels], dtype=np.int64
+    )
+    data.classes = FER2013_CLASSES
+    data.source = f"{data.source} (as FER2013 classes, no contempt)"
+    return data
+
+
+def read_labels_csv(path: str | Path, classes: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """A ``file,label`` CSV (labels named as in ``classes``): the file names and the label indices."""
+    path = Path(path)
+    index = {name: i for i, name in enumerate(classes)}
+    files, labels = [], []
+    with _open_text(path) as f:
+        reader = csv.reader(f)
+        _check_header(path, next(reader, None), ("file", "label"))
+        for line, row in enumerate(reader, start=2):
+            if len(row) < 2:
+                raise DatasetError(f"{path}:{line}: expected file,label")
+            label = row[1].strip()
+            if label not in index:
+                raise DatasetError(f"{path}:{line}: unknown label {label!r}; expected one of {list(classes)}")
+            files.append(row[0].strip())
+            labels.append(index[label])
+    if not files:
+        raise DatasetError(f"{path}: no data rows")
+    return files, np.asarray(labels, dtype=np.int64)
 
 
 def subject_folds(subjects: np.ndarray, k: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:

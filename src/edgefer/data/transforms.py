@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Jitter", "Preprocess", "augment", "center", "reframe", "resize_once"]
+__all__ = ["TTA_MODES", "Jitter", "Preprocess", "augment", "center", "crop_flip", "reframe", "resize_once", "tta_views"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,11 @@ class Preprocess:
 
     def normalize(self, batch: Tensor) -> Tensor:
         """uint8 (N, 1, H, W) -> float (N, 3, H, W), normalised."""
-        x = batch.float().div_(255).sub_(self.mean).div_(self.std)
-        return x.expand(-1, 3, -1, -1)
+        return self.normalize_float(batch.float().div_(255))
+
+    def normalize_float(self, batch: Tensor) -> Tensor:
+        """float in [0, 1] (N, 1, H, W) -> float (N, 3, H, W), normalised."""
+        return ((batch - self.mean) / self.std).expand(-1, 3, -1, -1)
 
 
 def resize_once(images: np.ndarray, size: int, chunk: int = 2048) -> Tensor:
@@ -96,27 +99,51 @@ def reframe(batch: Tensor, jitter: Jitter, generator: torch.Generator | None = N
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
-def augment(
-    batch: Tensor, pre: Preprocess, generator: torch.Generator | None = None, jitter: Jitter = Jitter()
-) -> Tensor:
-    """Random re-framing (when ``jitter`` is set), crop and horizontal flip of each image in a resized
-    uint8 batch, then normalise."""
+def crop_flip(batch: Tensor, size: int, generator: torch.Generator | None = None, jitter: Jitter = Jitter()) -> Tensor:
+    """Random re-framing (when ``jitter`` is set), then a random ``size`` crop and horizontal flip of
+    each image in a resized uint8 batch; uint8 out."""
     if jitter:
         batch = reframe(batch, jitter, generator)
     n, _, height, width = batch.shape
-    size = pre.size
     top = torch.randint(0, height - size + 1, (n,), generator=generator)
     left = torch.randint(0, width - size + 1, (n,), generator=generator)
     flip = torch.rand(n, generator=generator) < 0.5
     crops = torch.stack(
         [batch[i, :, t : t + size, le : le + size] for i, (t, le) in enumerate(zip(top, left, strict=True))]
     )
-    crops = torch.where(flip.view(n, 1, 1, 1), crops.flip(-1), crops)
-    return pre.normalize(crops)
+    return torch.where(flip.view(n, 1, 1, 1), crops.flip(-1), crops)
+
+
+def augment(
+    batch: Tensor, pre: Preprocess, generator: torch.Generator | None = None, jitter: Jitter = Jitter()
+) -> Tensor:
+    """:func:`crop_flip`, then normalise: the training input of the plain recipes."""
+    return pre.normalize(crop_flip(batch, pre.size, generator, jitter))
+
+
+def _crop(batch: Tensor, top: int, left: int, size: int) -> Tensor:
+    return batch[:, :, top : top + size, left : left + size]
 
 
 def center(batch: Tensor, pre: Preprocess) -> Tensor:
     """The centre crop of a resized uint8 batch, normalised."""
     height, width = batch.shape[-2:]
-    top, left = (height - pre.size) // 2, (width - pre.size) // 2
-    return pre.normalize(batch[:, :, top : top + pre.size, left : left + pre.size])
+    return pre.normalize(_crop(batch, (height - pre.size) // 2, (width - pre.size) // 2, pre.size))
+
+
+TTA_MODES = ("none", "flip", "tencrop")
+
+
+def tta_views(batch: Tensor, pre: Preprocess, tta: str = "none") -> list[Tensor]:
+    """The uint8 crops test-time augmentation averages over, for a resized batch: ``none`` the centre
+    crop; ``flip`` it and its mirror; ``tencrop`` the centre and four corner crops, each mirrored."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {tta!r}; expected one of {TTA_MODES}")
+    height, width = batch.shape[-2:]
+    size = pre.size
+    views = [_crop(batch, (height - size) // 2, (width - size) // 2, size)]
+    if tta == "tencrop":
+        views += [_crop(batch, t, le, size) for t in (0, height - size) for le in (0, width - size)]
+    if tta != "none":
+        views += [v.flip(-1) for v in views]
+    return views

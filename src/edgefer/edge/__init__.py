@@ -1,5 +1,23 @@
-"""The edge side: run faces locally, split with the cloud, or in the cloud, with local fallback."""
+"""The device side: run faces locally, split with the cloud, in the cloud, auto or escalate, with local fallback.
 
-from .runtime import STRATEGIES, Breakdown, CloudError, EdgeRunner, Prediction
+Imports neither the server nor training: the device needs the model, the wire format and an HTTP client.
+"""
 
-__all__ = ["STRATEGIES", "Breakdown", "CloudError", "EdgeRunner", "Prediction"]
+from .client import CloudClient, CloudDown, CloudError
+from .device import Device
+from .planner import FIXED_PLANS, STRATEGIES, Plan
+from .results import Breakdown, Prediction
+from .runtime import EdgeRunner
+
+__all__ = [
+    "FIXED_PLANS",
+    "STRATEGIES",
+    "Breakdown",
+    "CloudClient",
+    "CloudDown",
+    "CloudError",
+    "Device",
+    "EdgeRunner",
+    "Plan",
+    "Prediction",
+]

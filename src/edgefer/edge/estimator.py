@@ -38,7 +38,7 @@ class LinkEstimate:
 
 
 class LinkEstimator:
-    def __init__(self, alpha: float = 0.5, rtt_ms: float | None = None, kbps: float | None = None) -> None:
+    def __init__(self, *, alpha: float = 0.5, rtt_ms: float | None = None, kbps: float | None = None) -> None:
         if not 0 < alpha <= 1:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
         self.alpha = alpha

@@ -29,9 +29,10 @@ import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..wire.names import FULL, split_model, suffix_model
 from .estimator import LinkEstimate
 
-__all__ = ["Plan", "Planner", "Profile"]
+__all__ = ["FIXED_PLANS", "STRATEGIES", "Plan", "Planner", "Profile"]
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ class Plan:
         if self.kind == "edge":
             return None
         if self.kind == "cloud":
-            return "full"
-        return f"split-{self.after}" if self.returns == "feature" else f"suffix-{self.after}"
+            return FULL
+        return split_model(self.after) if self.returns == "feature" else suffix_model(self.after)
 
     @classmethod
     def parse(cls, name: str) -> Plan:
@@ -62,6 +63,16 @@ class Plan:
             if returns in ("feature", "logits"):
                 return cls("split", after, returns)
         raise ValueError(f"not a plan: {name!r} (edge, cloud, split@<stage>:feature or split@<stage>:logits)")
+
+
+# How each fixed strategy runs: one plan for every request. ``auto`` chooses among plans per request;
+# ``escalate`` runs ``edge`` and sends the faces it is unsure of to the cloud's larger model.
+FIXED_PLANS: dict[str, Plan] = {
+    "edge": Plan("edge"),
+    "split": Plan("split", "stage2", "feature"),
+    "cloud": Plan("cloud"),
+}
+STRATEGIES: tuple[str, ...] = (*FIXED_PLANS, "auto", "escalate")
 
 
 @dataclass
@@ -98,7 +109,7 @@ class Planner:
         alpha: EWMA weight of each reported cloud compute time.
     """
 
-    def __init__(self, profile: Profile, plans: list[Plan] | None = None, alpha: float = 0.3) -> None:
+    def __init__(self, profile: Profile, *, plans: list[Plan] | None = None, alpha: float = 0.3) -> None:
         self.profile = profile
         self.plans = plans or [Plan("edge"), *(Plan.parse(n) for n in profile.sizes)]
         self.alpha = alpha

@@ -17,15 +17,12 @@ import math
 import cv2
 import numpy as np
 
+from ..photos import to_gray
 from .detectors import Face
 
 __all__ = ["FER_SIZE", "align_face", "to_gray"]
 
 FER_SIZE = 48  # FER2013's side; the model's Preprocess takes it from there as it did in training
-
-
-def to_gray(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
 def align_face(

@@ -70,7 +70,7 @@ class ASP(nn.Module):
     pool_matrix: Tensor
     gather_index: Tensor
 
-    def __init__(self, channels: int, directions: Sequence[str] = DIRECTIONS) -> None:
+    def __init__(self, channels: int, *, directions: Sequence[str] = DIRECTIONS) -> None:
         super().__init__()
         if channels <= 0:
             raise ValueError(f"expected a positive number of channels, got {channels}")

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from torch import nn
+from torch import Tensor, nn
 from torchvision import models as tvm
 
 __all__ = ["BACKBONES", "Backbone", "branch_widths", "set_branch_widths", "shufflenet_units"]
@@ -29,15 +29,24 @@ def _pool() -> nn.Module:
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
 
 
-def shufflenet(num_classes: int) -> Backbone:
-    """ShuffleNetV2 x1.0 (Ma et al. 2018): conv1, maxpool, stage2-4, conv5, pool, fc."""
-    net = tvm.shufflenet_v2_x1_0(weights=None, num_classes=num_classes)
+def _shufflenet(builder: Callable[..., tvm.ShuffleNetV2], num_classes: int) -> Backbone:
+    net = builder(weights=None, num_classes=num_classes)
     names = ["conv1", "maxpool", "stage2", "stage3", "stage4", "conv5"]
-    out = net._stage_out_channels  # [24, 116, 232, 464, 1024]
+    out = net._stage_out_channels  # x1.0: [24, 116, 232, 464, 1024]
     channels = dict(zip(names, [out[0], out[0], *out[1:]], strict=True))
     stages = OrderedDict((name, getattr(net, name)) for name in names)
     stages.update(pool=_pool(), fc=net.fc)
     return Backbone(stages, channels, attention_after="stage2")
+
+
+def shufflenet(num_classes: int) -> Backbone:
+    """ShuffleNetV2 x1.0 (Ma et al. 2018): conv1, maxpool, stage2-4, conv5, pool, fc."""
+    return _shufflenet(tvm.shufflenet_v2_x1_0, num_classes)
+
+
+def shufflenet_x2(num_classes: int) -> Backbone:
+    """ShuffleNetV2 x2.0: the same stages, every width about doubled (5.4 M parameters)."""
+    return _shufflenet(tvm.shufflenet_v2_x2_0, num_classes)
 
 
 SHUFFLENET_STAGES = ("stage2", "stage3", "stage4")
@@ -124,8 +133,64 @@ def mobilenet_v2(num_classes: int) -> Backbone:
     return Backbone(stages, channels, attention_after="stage3")
 
 
+class _SeparableConv(nn.Sequential):
+    """Keras' SeparableConv2D without bias: a 3x3 depthwise then a 1x1 pointwise convolution."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels, bias=False),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+        )
+
+
+class XceptionBlock(nn.Module):
+    """mini-Xception's module: two separable convolutions and a strided max-pool, plus a strided
+    1x1 convolution on the shortcut; the output has half the input's side."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _SeparableConv(in_channels, out_channels),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            _SeparableConv(out_channels, out_channels),
+            nn.BatchNorm2d(out_channels),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
+        self.shortcut = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False), nn.BatchNorm2d(out_channels)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x) + self.shortcut(x)
+
+
+def mini_xception(num_classes: int) -> Backbone:
+    """mini-Xception (Arriaga et al. 2017, "Real-time Convolutional Neural Networks for Emotion and
+    Gender Classification"), the model of the ``fer`` package and the Light-FER family: about 60 k
+    parameters. conv1 (two unpadded 3x3 convolutions of 8 channels), block1-4 (16, 32, 64, 128
+    channels, each halving the side), fc (a 3x3 convolution to one map per class), pool (global
+    average). As in the original, the classifier comes before the pooling; it is named ``fc`` so
+    that fine-tuning with a new head replaces it.
+    """
+
+    def conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
+        return [nn.Conv2d(cin, cout, 3, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+    widths = (16, 32, 64, 128)
+    stages: OrderedDict[str, nn.Module] = OrderedDict(conv1=nn.Sequential(*conv_bn_relu(3, 8), *conv_bn_relu(8, 8)))
+    for i, (cin, cout) in enumerate(zip((8, *widths), widths, strict=False), start=1):
+        stages[f"block{i}"] = XceptionBlock(cin, cout)
+    stages["fc"] = nn.Conv2d(widths[-1], num_classes, 3, padding=1)
+    stages["pool"] = _pool()
+    channels = {"conv1": 8, **{f"block{i}": w for i, w in enumerate(widths, start=1)}}
+    return Backbone(stages, channels, attention_after="block3")  # conv1 keeps the size: block3 is at stride 8
+
+
 BACKBONES: dict[str, Callable[[int], Backbone]] = {
     "shufflenet": shufflenet,
+    "shufflenet_x2": shufflenet_x2,
+    "mini_xception": mini_xception,
     "resnet18": resnet18,
     "resnet50": resnet50,
     "mobilenet_v2": mobilenet_v2,

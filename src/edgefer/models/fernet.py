@@ -51,10 +51,15 @@ class FERNet(nn.Sequential):
     def stage_names(self) -> list[str]:
         return list(self._modules)
 
+    def stage(self, name: str) -> nn.Module:
+        """One stage by name (``net.stage("stage2")``)."""
+        self._index(name)
+        return getattr(self, name)
+
     def _part(self, names: Sequence[str]) -> nn.Module:
         if not names:
             return nn.Identity()
-        return nn.Sequential(OrderedDict((name, self._modules[name]) for name in names))
+        return nn.Sequential(OrderedDict((name, getattr(self, name)) for name in names))
 
     def _index(self, name: str) -> int:
         names = self.stage_names

@@ -69,6 +69,7 @@ class SFP(nn.Module):
     def __init__(
         self,
         channels: int,
+        *,
         groups: int = 3,
         wavelet: str = "db2",
         levels: Sequence[int] | None = None,

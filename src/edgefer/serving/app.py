@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..wire.errors import InvalidInput, PayloadTooLarge, ServingError, Unauthorized
+from ..wire.protocol import HEADER_LENGTH, compress, decode_message, decompress, encode_message
 from .dataplane import DataPlane
-from .errors import InvalidInput, PayloadTooLarge, ServingError, Unauthorized
-from .protocol import HEADER_LENGTH, compress, decode_message, decompress, encode_message
 
 __all__ = ["DEFAULT_MAX_BODY", "check_bind", "create_app"]
 

@@ -5,7 +5,8 @@ From one checkpoint the server offers:
 * ``split-stage2``: the cloud part of the paper's split. Input ``feature`` (N, C, h, w) as FP32,
   FP16 or INT8 (+ ``scale``); output ``feature`` after the attention modules, in the input's
   encoding unless the request's ``codec`` parameter (fp32, fp16, int8) asks for another.
-* ``full``: the whole model, for the "cloud" strategy. Input ``image``: UINT8 grayscale faces
+* ``full``: the whole model, for the "cloud" strategy; ``full-large`` the same for the larger
+  cloud model (``escalate``), when the server has one. Input ``image``: UINT8 grayscale faces
   (N, H, W) of any size, or BYTES (N,) holding encoded images (PNG, JPEG, ...), prepared exactly
   as in training; output ``logits`` (N, classes), FP32.
 * ``suffix-<stage>``: everything after ``<stage>`` (any split point), for splits where the cloud
@@ -25,15 +26,16 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..data.transforms import Preprocess, center, resize_once
-from ..models import FERNet
+from ..data.transforms import center, resize_once
+from ..loading import LoadedModel
+from ..wire.codec import CODECS, decode_feature, encode_feature
+from ..wire.errors import InvalidInput, ModelNotFound
+from ..wire.images import decode_image
+from ..wire.names import FULL, FULL_LARGE, split_model, suffix_model
+from ..wire.protocol import Message, TensorData
 from .batching import DynamicBatcher
-from .codec import CODECS, decode_feature, encode_feature
-from .errors import InvalidInput, ModelNotFound
-from .images import decode_image
-from .protocol import Message, TensorData
 
-__all__ = ["DataPlane", "ServedModel", "served_export_models", "served_models"]
+__all__ = ["DataPlane", "ServedModel", "served_models"]
 
 FEATURE_TYPES = ("FP32", "FP16", "INT8")
 
@@ -71,58 +73,57 @@ def _module_runner(module: nn.Module):
     return run
 
 
-def _full_model(net: nn.Module, pre: Preprocess, classes: tuple[int, ...]) -> ServedModel:
+def _full_model(name: str, model: LoadedModel) -> ServedModel:
+    pre = model.preprocess
+
     def run_full(images: np.ndarray) -> np.ndarray:
         if images.dtype == object:  # images decoded by _validate, each resized on its own (sizes may differ)
             resized = torch.cat([resize_once(item[None], pre.resize) for item in images])
         else:
             resized = resize_once(images, pre.resize)
-        with torch.inference_mode():
-            return net(center(resized, pre)).numpy()
+        return model(center(resized, pre)).numpy()
 
     return ServedModel(
-        "full", run_full, "image", ("UINT8", "BYTES"), (-1, -1), "logits", classes, "grayscale faces -> logits"
+        name,
+        run_full,
+        "image",
+        ("UINT8", "BYTES"),
+        (-1, -1),
+        "logits",
+        (len(model.classes),),
+        f"grayscale faces -> logits ({model.meta.name}, {model.runtime})",
     )
 
 
-def served_export_models(runners: dict[str, Any], sidecar: dict[str, Any]) -> dict[str, ServedModel]:
-    """The models an ``edgefer export`` folder can serve: ``full`` always, and ``split-stage2`` when it
-    was exported split after stage2 (``suffix-*`` models need the PyTorch checkpoint)."""
-    from ..export import ExportedNet
-
-    pre = Preprocess(**sidecar["preprocess"])
-    models = {"full": _full_model(ExportedNet(runners), pre, (len(sidecar["classes"]),))}
-    if sidecar.get("split_after") == "stage2":
-        head = ExportedNet({"edge_head": runners["edge_head"]})
-        with torch.inference_mode():
-            shape = tuple(head(torch.zeros(1, 3, pre.size, pre.size)).shape[1:])
-        models["split-stage2"] = ServedModel(
-            "split-stage2",
-            _module_runner(ExportedNet({"cloud": runners["cloud"]})),
-            "feature",
-            FEATURE_TYPES,
-            shape,
-            "feature",
-            shape,
-            "the paper's split: Stage2 map -> attention (ASP, SFP) -> map (exported)",
-        )
-    return models
-
-
-def served_models(net: FERNet, pre: Preprocess) -> dict[str, ServedModel]:
-    """Every model the server offers for one network (see the module docstring)."""
-    net.eval()
-    shapes, x = {}, torch.zeros(1, 3, pre.size, pre.size)
+def _stage_shapes(model: LoadedModel) -> dict[str, tuple[int, ...]]:
+    """The output shape (C, h, w) of every stage this model can be cut after."""
+    size = model.preprocess.size
+    x = torch.zeros(1, 3, size, size)
+    shapes = {}
     with torch.inference_mode():
-        for name in net.stage_names:
-            x = net._modules[name](x)
-            shapes[name] = tuple(x.shape[1:])
-    classes = shapes[net.stage_names[-1]]
-    models = {"full": _full_model(net, pre, classes)}
-    if "stage2" in net.stage_names:
-        _, cloud, _ = net.split(after="stage2")
-        models["split-stage2"] = ServedModel(
-            "split-stage2",
+        if model.stagewise:
+            for name in model.stage_names:
+                x = model.stage(name)(x)
+                shapes[name] = tuple(x.shape[1:])
+        else:
+            for after in model.meta.split_points:
+                shapes[after] = tuple(model.split(after)[0](x).shape[1:])
+    return shapes
+
+
+def served_models(model: LoadedModel, *, large: LoadedModel | None = None) -> dict[str, ServedModel]:
+    """Every model the server offers (see the module docstring): ``full`` and the splits from ``model``
+    (suffixes need PyTorch), and ``full-large`` from ``large`` when given."""
+    models = {FULL: _full_model(FULL, model)}
+    if large is not None:
+        if large.classes != model.classes:
+            raise ValueError(f"the large model predicts {large.classes}, the model {model.classes}")
+        models[FULL_LARGE] = _full_model(FULL_LARGE, large)
+    shapes = _stage_shapes(model)
+    if "stage2" in model.meta.split_points:
+        _, cloud, _ = model.split(after="stage2")
+        models[split_model("stage2")] = ServedModel(
+            split_model("stage2"),
             _module_runner(cloud),
             "feature",
             FEATURE_TYPES,
@@ -131,18 +132,20 @@ def served_models(net: FERNet, pre: Preprocess) -> dict[str, ServedModel]:
             shapes["stage2"],
             "the paper's split: Stage2 map -> attention (ASP, SFP) -> map",
         )
-    for stage in net.stage_names[:-1]:
-        _, suffix, _ = net.split(after=stage, until=net.stage_names[-1])
-        models[f"suffix-{stage}"] = ServedModel(
-            f"suffix-{stage}",
-            _module_runner(suffix),
-            "feature",
-            FEATURE_TYPES,
-            shapes[stage],
-            "logits",
-            classes,
-            f"the map after {stage} -> logits",
-        )
+    if model.stagewise:
+        last = model.stage_names[-1]
+        for stage in model.stage_names[:-1]:
+            _, suffix, _ = model.split(after=stage, until=last)
+            models[suffix_model(stage)] = ServedModel(
+                suffix_model(stage),
+                _module_runner(suffix),
+                "feature",
+                FEATURE_TYPES,
+                shapes[stage],
+                "logits",
+                (len(model.classes),),
+                f"the map after {stage} -> logits",
+            )
     return models
 
 

@@ -15,7 +15,7 @@ __all__ = ["BackgroundServer"]
 class BackgroundServer:
     """Serve an app on a thread; ``port=0`` picks a free port. Use as a context manager so it always stops."""
 
-    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Starlette, *, host: str = "127.0.0.1", port: int = 0) -> None:
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only for proto == IPPROTO_TCP,
         # and without it every response waits ~40 ms (Nagle against the client's delayed ACK).
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

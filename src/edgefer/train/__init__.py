@@ -1,17 +1,19 @@
 """Training, evaluation, metrics and checkpoints."""
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .engine import RECIPES, Recipe, evaluate, predict_logits, train
+from ..loading.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .engine import RECIPES, Recipe, TrainSet, evaluate, predict_logits, recipe_from_meta, train
 from .metrics import classification_report
 
 __all__ = [
     "RECIPES",
     "CheckpointError",
     "Recipe",
+    "TrainSet",
     "classification_report",
     "evaluate",
     "load_checkpoint",
     "predict_logits",
+    "recipe_from_meta",
     "save_checkpoint",
     "train",
 ]

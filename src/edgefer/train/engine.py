@@ -20,9 +20,21 @@ Recipes:
   found in photos lose less against FER2013's own crops (docs/RESULTS.md, "End-to-end accuracy").
   5 epochs, cosine from lr 0.01.
 * ``pipeline``: ``reframe``, and each training face is also pasted into a synthetic canvas, found
-  by RetinaFace and cut out by the alignment (:func:`edgefer.faces.synthetic.pipeline_crops`), once
+  by RetinaFace and cut out by the alignment (:func:`edgefer.faces.synthetic.pipeline_views`), once
   on a ``replicate`` and once on a ``noise`` background. Every epoch shows each face once, as its
   FER2013 crop or one of these two, at random: the model sees the crops ``edgefer predict`` makes.
+  The views are data: the caller makes them and passes ``views=`` to :func:`train`.
+* ``strong``: the recipe of the accuracy runs (the paper's Table 1 under one recipe, the cloud
+  models): 60 epochs, cosine after a warm-up, label smoothing, random re-framing, random erasing,
+  the photometric effects of real photos, FER+ votes blended into the targets, MixUp/CutMix, flip
+  TTA. Each ingredient was measured on short runs (docs/RESULTS.md, "What the recipe is made of").
+* ``distill``: ``strong`` plus a teacher's soft targets (:mod:`edgefer.train.distill`).
+
+Every loss is a cross-entropy against target distributions (:mod:`edgefer.train.targets`), so hard
+labels, smoothing, votes, mixing and a teacher share one code path. Training runs on one process,
+or on several under ``torchrun`` (DistributedDataParallel, gloo on CPU, nccl on GPU): every rank
+draws the same global batch and augmentation and trains on its own slice of it, so N ranks compute
+what one process computes with ``micro_batches=N`` (BatchNorm sees each slice on its own in both).
 """
 
 from __future__ import annotations
@@ -31,23 +43,40 @@ import csv
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import FaceData, Jitter, Preprocess, augment, center, resize_once
+from ..data import FaceData, Jitter, Preprocess, crop_flip, resize_once
+from ..data.photometric import Erasing, Photometric, erase, photometric
+from ..data.transforms import TTA_MODES, tta_views
+from ..loading import load_model
+from ..loading.checkpoint import save_checkpoint, save_train_state
 from ..models import FERNet, build
 from ..models.registry import resolve_config
-from .checkpoint import load_checkpoint, preprocess_of, save_checkpoint, save_train_state
+from .distill import Teacher, distillation_loss
 from .metrics import classification_report
+from .mixing import Mixing, mix, mix_targets
+from .targets import log_prior, soft_cross_entropy, soft_targets
 
-__all__ = ["RECIPES", "Recipe", "evaluate", "predict_logits", "train", "train_one_epoch"]
+__all__ = [
+    "RECIPES",
+    "Recipe",
+    "TrainSet",
+    "evaluate",
+    "predict_logits",
+    "recipe_from_meta",
+    "train",
+    "train_one_epoch",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +93,31 @@ class Recipe:
     schedule: str = "step"  # step (x gamma every step_size epochs) | cosine | constant
     step_size: int = 30
     gamma: float = 0.1
+    warmup_epochs: float = 0.0  # linear warm-up from 0 before the schedule
     label_smoothing: float = 0.0
-    tta_flip: bool = False  # evaluate on the image and its mirror, averaging probabilities
+    tta: str = "none"  # test-time augmentation in evaluation: none | flip | tencrop
     jitter: Jitter = field(default_factory=Jitter)  # random re-framing before the crop (none by default)
+    photometric: Photometric = field(default_factory=Photometric)  # blur, JPEG, tone, noise (none by default)
+    erasing: Erasing = field(default_factory=Erasing)  # random erasing (none by default)
+    mixing: Mixing = field(default_factory=Mixing)  # MixUp / CutMix (none by default)
+    votes_weight: float = 0.0  # FER+ vote distributions blended into the targets (needs votes)
+    logit_adjust: float = 0.0  # tau of logit adjustment against the training prior
+    distill_alpha: float = 0.0  # weight of the teacher's soft targets (needs a teacher)
+    distill_temperature: float = 4.0
+    teacher_mode: str = "online"  # online (teacher on every augmented batch) | fixed (once, centre crops)
     pipeline_views: bool = False  # also show each face as the detector and alignment cut it (see module doc)
     sfp_overrides: dict[str, Any] = field(default_factory=dict)  # for models with SFP
 
+    def __post_init__(self) -> None:
+        if self.tta not in TTA_MODES:
+            raise ValueError(f"unknown tta {self.tta!r}; expected one of {TTA_MODES}")
+        if self.teacher_mode not in ("online", "fixed"):
+            raise ValueError(f"unknown teacher_mode {self.teacher_mode!r}; expected online or fixed")
+
     def lr_at(self, epoch: float) -> float:
         """Learning rate at a (fractional) epoch."""
+        if epoch < self.warmup_epochs:
+            return self.lr * epoch / self.warmup_epochs
         if self.schedule == "constant":
             return self.lr
         if self.schedule == "step":
@@ -81,6 +127,14 @@ class Recipe:
         raise ValueError(f"unknown schedule {self.schedule!r}; expected step, cosine or constant")
 
 
+def recipe_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's recipe as saved, with ``tta`` filled in for checkpoints that saved ``tta_flip``."""
+    recipe = dict(meta.get("recipe", {}))
+    if "tta" not in recipe:
+        recipe["tta"] = "flip" if recipe.get("tta_flip") else "none"
+    return recipe
+
+
 _REFRAME = Recipe(
     "reframe",
     input_size=0,
@@ -88,8 +142,24 @@ _REFRAME = Recipe(
     lr=0.01,
     schedule="cosine",
     label_smoothing=0.1,
-    tta_flip=True,
+    tta="flip",
     jitter=Jitter(scale=0.2, shift=0.08, degrees=10.0),
+)
+
+_STRONG = Recipe(
+    "strong",
+    input_size=96,
+    epochs=60,
+    schedule="cosine",
+    warmup_epochs=1,
+    label_smoothing=0.1,
+    tta="flip",
+    jitter=Jitter(scale=0.15, shift=0.06, degrees=10.0),
+    photometric=Photometric.real_photos(),
+    erasing=Erasing(p=0.5),
+    mixing=Mixing(mixup=0.2, cutmix=1.0, p=0.5),
+    votes_weight=0.5,
+    sfp_overrides={"wavelet": "haar"},
 )
 
 RECIPES: dict[str, Recipe] = {
@@ -100,119 +170,192 @@ RECIPES: dict[str, Recipe] = {
         epochs=30,
         schedule="cosine",
         label_smoothing=0.1,
-        tta_flip=True,
+        tta="flip",
         sfp_overrides={"wavelet": "haar"},
     ),
-    "finetune": Recipe("finetune", input_size=0, epochs=30, lr=0.001, schedule="constant", tta_flip=True),
-    "prune": Recipe("prune", input_size=0, epochs=3, lr=0.01, schedule="cosine", label_smoothing=0.1, tta_flip=True),
+    "finetune": Recipe("finetune", input_size=0, epochs=30, lr=0.001, schedule="constant", tta="flip"),
+    "prune": Recipe("prune", input_size=0, epochs=3, lr=0.01, schedule="cosine", label_smoothing=0.1, tta="flip"),
     "reframe": _REFRAME,
     "pipeline": replace(_REFRAME, name="pipeline", pipeline_views=True),
+    "strong": _STRONG,
+    "distill": replace(_STRONG, name="distill", distill_alpha=0.7, distill_temperature=4.0),
 }
 
 
 def predict_logits(
-    model: nn.Module, images: Tensor, pre: Preprocess, *, tta_flip: bool = False, batch_size: int = 256
+    model: nn.Module, images: Tensor, pre: Preprocess, *, tta: str = "none", batch_size: int = 256
 ) -> Tensor:
-    """Log-probabilities for resized uint8 images (N, 1, R, R), optionally averaged with the mirror image."""
+    """Log-probabilities for resized uint8 images (N, 1, R, R), averaged over the TTA views
+    (``none``: the centre crop; ``flip``: and its mirror; ``tencrop``: centre and corners, each mirrored)."""
     model.eval()
+    device = next(iter(model.parameters()), torch.empty(0)).device
     out = []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
-            x = center(images[start : start + batch_size], pre)
-            probs = F.softmax(model(x), dim=1)
-            if tta_flip:
-                probs = (probs + F.softmax(model(x.flip(-1)), dim=1)) / 2
-            out.append(probs.clamp_min(1e-12).log())
+            views = tta_views(images[start : start + batch_size], pre, tta)
+            probs = sum(F.softmax(model(pre.normalize(v).to(device)), dim=1) for v in views) / len(views)
+            out.append(probs.clamp_min(1e-12).log().cpu())
     return torch.cat(out)
 
 
-def _score(model: nn.Module, images: Tensor, data: FaceData, pre: Preprocess, tta_flip: bool) -> dict[str, Any]:
-    logp = predict_logits(model, images, pre, tta_flip=tta_flip)
+def _score(model: nn.Module, images: Tensor, data: FaceData, pre: Preprocess, tta: str) -> dict[str, Any]:
+    logp = predict_logits(model, images, pre, tta=tta)
     report = classification_report(data.labels, logp.argmax(1).numpy(), data.classes)
     report["loss"] = float(F.nll_loss(logp, torch.from_numpy(data.labels)))
     return report
 
 
-def evaluate(model: nn.Module, data: FaceData, pre: Preprocess, *, tta_flip: bool = False) -> dict[str, Any]:
+def evaluate(model: nn.Module, data: FaceData, pre: Preprocess, *, tta: str = "none") -> dict[str, Any]:
     """Accuracy, macro-F1, per-class accuracy, confusion matrix and mean loss on a dataset."""
-    return _score(model, resize_once(data.images, pre.resize), data, pre, tta_flip)
+    return _score(model, resize_once(data.images, pre.resize), data, pre, tta)
+
+
+@dataclass
+class TrainSet:
+    """What an epoch draws from.
+
+    ``views`` is (V, N, 1, R, R) uint8: V versions of each resized face (V = 1 but for the pipeline
+    recipe); every epoch shows each face once, in a version drawn at random. ``targets`` (N, K) are
+    the target distributions, ``labels`` (N,) the hard labels (for the training accuracy), and
+    ``teacher`` (N, K) the fixed teacher's probabilities, when distilling in ``fixed`` mode.
+    """
+
+    views: Tensor
+    labels: Tensor
+    targets: Tensor
+    teacher: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.views.dim() == 4:
+            self.views = self.views.unsqueeze(0)
+
+    def __len__(self) -> int:
+        return self.views.shape[1]
+
+
+def _world() -> tuple[int, int]:
+    """This process's rank and the number of processes (0, 1 without torch.distributed)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def train_one_epoch(
     model: nn.Module,
-    images: Tensor,
-    labels: Tensor,
+    data: TrainSet,
     pre: Preprocess,
     optimizer: torch.optim.Optimizer,
     recipe: Recipe,
     epoch: int,
     generator: torch.Generator,
+    *,
+    teacher: Teacher | None = None,
+    prior: Tensor | None = None,
+    micro_batches: int = 1,
+    device: torch.device | str = "cpu",
+    channels_last: bool = False,
     on_batch: Callable[[int, int, int, float], None] | None = None,
 ) -> tuple[float, float]:
-    """One pass over the resized uint8 training images; returns mean loss and accuracy.
+    """One pass over the training set; returns the mean loss and the training accuracy.
 
-    ``images`` is (N, 1, R, R), or (V, N, 1, R, R) for V versions of each image: every image is then
-    shown once, in a version drawn at random.
+    Every rank (and every micro-batch) draws the same global batch and its augmentation from
+    ``generator``; each trains on its slice, so the update is that of the whole batch.
     """
     model.train()
-    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    views = images if images.dim() == 5 else images.unsqueeze(0)
-    n = views.shape[1]
+    rank, world = _world()
+    slices = world * micro_batches
+    if recipe.batch_size % slices:
+        raise ValueError(f"batch size {recipe.batch_size} is not divisible by {world} ranks x {micro_batches}")
+    n = len(data)
     steps = n // recipe.batch_size  # drop the ragged last batch (BatchNorm needs > 1 sample)
     order = torch.randperm(n, generator=generator)
+    views = data.views
     view = (
         torch.randint(0, len(views), (n,), generator=generator) if len(views) > 1 else torch.zeros(n, dtype=torch.long)
     )
-    loss_sum, correct, seen = 0.0, 0, 0
+    adjust = None if prior is None or not recipe.logit_adjust else (recipe.logit_adjust * prior).to(device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, seen
     for step in range(steps):
-        # determine and set the learning rate (per step, so cosine is smooth)
+        # determine and set the learning rate (per step, so the schedule is smooth)
         for group in optimizer.param_groups:
             group["lr"] = recipe.lr_at(epoch + step / steps)
+        # the global batch and its augmentation, identical on every rank
         index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-        x, y = augment(views[view[index], index], pre, generator, recipe.jitter), labels[index]
-        # forward, backward, update
-        logits = model(x)
-        loss = criterion(logits, y)
+        crops = crop_flip(views[view[index], index], pre.size, generator, recipe.jitter)
+        crops = erase(photometric(crops, recipe.photometric, generator), recipe.erasing, generator)
+        x01, targets, lam = mix(crops.float().div_(255), data.targets[index], recipe.mixing, generator)
+        fixed_teacher = None if data.teacher is None else mix_targets(data.teacher[index], lam)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        size = recipe.batch_size // slices
+        for micro in range(micro_batches):
+            part = slice((rank * micro_batches + micro) * size, (rank * micro_batches + micro + 1) * size)
+            x = pre.normalize_float(x01[part]).to(device, memory_format=memory_format)
+            t = targets[part].to(device)
+            sync = micro == micro_batches - 1 or not hasattr(model, "no_sync")
+            with nullcontext() if sync else model.no_sync():
+                # forward, backward (gradients add up over micro-batches; DDP averages over ranks)
+                logits = model(x)
+                trained = logits if adjust is None else logits + adjust
+                if recipe.distill_alpha > 0:
+                    if fixed_teacher is not None:
+                        soft = fixed_teacher[part].to(device)
+                    elif teacher is not None:
+                        soft = teacher.probs(x01[part].to(device), recipe.distill_temperature)
+                    else:
+                        raise ValueError(f"recipe {recipe.name!r} distils, but no teacher was given")
+                    loss = distillation_loss(
+                        trained, t, soft, alpha=recipe.distill_alpha, temperature=recipe.distill_temperature
+                    )
+                else:
+                    loss = soft_cross_entropy(trained, t)
+                (loss / micro_batches).backward()
+            y = data.labels[index][part]
+            totals += torch.tensor([loss.item() * len(y), (logits.argmax(1).cpu() == y).sum().item(), len(y)])
         optimizer.step()
-        loss_sum += loss.item() * len(y)  # note: a sync point, cheap on CPU
-        correct += int((logits.argmax(1) == y).sum())
-        seen += len(y)
         if on_batch is not None:
             on_batch(epoch, step, steps, loss.item())
-    return loss_sum / seen, correct / seen
-
-
-def pipeline_views(faces: np.ndarray, cache: Path) -> list[np.ndarray]:
-    """Each 48x48 face as RetinaFace and the alignment cut it from a canvas, once per background.
-
-    Faces the detector misses keep their original crop. Cached in ``cache`` (it takes ~5 min per
-    background for FER2013's 28,709 training faces at 2 threads).
-    """
-    from ..faces import get_detector
-    from ..faces.synthetic import BACKGROUNDS, pipeline_crops
-
-    if cache.is_file():
-        with np.load(cache) as saved:
-            if all(len(saved[b]) == len(faces) for b in BACKGROUNDS):
-                return [saved[b] for b in BACKGROUNDS]
-    detector = get_detector("retinaface", threads=torch.get_num_threads())
-    views = {}
-    for seed, background in enumerate(BACKGROUNDS, start=11):
-        result = pipeline_crops(faces, detector, background, seed=seed, progress=f"pipeline views ({background})")
-        missed = np.array([f is None for f in result.found])
-        views[background] = np.where(missed[:, None, None], faces, result.crops)
-        log.info("pipeline views (%s): the detector missed %d of %d faces", background, missed.sum(), len(faces))
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(cache, **views)
-    return [views[b] for b in BACKGROUNDS]
+    if world > 1:
+        dist.all_reduce(totals)
+    return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
 
 def _build_model(model_name: str, overrides: dict[str, Any], recipe: Recipe, num_classes: int) -> FERNet:
     if "sfp" in resolve_config(model_name, **overrides).order:
         overrides = {**recipe.sfp_overrides, **overrides}
     return build(model_name, num_classes=num_classes, **overrides)
+
+
+def _initial_model(
+    model_name: str,
+    overrides: dict[str, Any],
+    recipe: Recipe,
+    train_data: FaceData,
+    init: str | Path | None,
+    new_head: bool,
+) -> tuple[FERNet, Recipe, Preprocess]:
+    """A fresh model, or one fine-tuned from ``init`` (new head, or its own), and its preprocessing."""
+    num_classes = len(train_data.classes)
+    if init is None:
+        model = _build_model(model_name, overrides, recipe, num_classes)
+        return model, recipe, Preprocess.fit(train_data.images, recipe.input_size)
+    base = load_model(init, "torch")
+    build_args = {k: v for k, v in base.meta.build.items() if k not in ("name", "num_classes")}
+    model = build(base.meta.name, num_classes=num_classes, **build_args)
+    size = base.preprocess.size
+    if new_head:
+        state = {k: v for k, v in base.net.state_dict().items() if not k.startswith("fc.")}
+        model.load_state_dict(state, strict=False)  # everything but the new head
+        pre = Preprocess.fit(train_data.images, size)
+    else:
+        if base.classes != list(train_data.classes):
+            raise ValueError(
+                f"{init} was trained on classes {base.classes}, the data has {list(train_data.classes)}; "
+                "keeping its head needs the same classes"
+            )
+        model.load_state_dict(base.net.state_dict())
+        pre = base.preprocess  # the same model on the same task: the same normalisation
+    return model, replace(recipe, input_size=size), pre
 
 
 def train(
@@ -227,6 +370,12 @@ def train(
     new_head: bool = True,
     seed: int = 0,
     resume: bool = False,
+    views: Sequence[np.ndarray] = (),
+    votes: np.ndarray | None = None,
+    teacher: Teacher | None = None,
+    micro_batches: int = 1,
+    device: str | torch.device | None = None,
+    channels_last: bool = True,
     data_note: str = "",
     extra_meta: dict[str, Any] | None = None,
     on_batch: Callable[[int, int, int, float], None] | None = None,
@@ -235,61 +384,60 @@ def train(
 
     ``init`` fine-tunes from a checkpoint with a fresh head for ``train_data``'s classes, or with its
     own head when ``new_head`` is false (the classes must then be the same). With ``resume`` the run
-    continues from ``out/last`` (weights, optimizer, schedule, data order). ``extra_meta`` goes into
-    every checkpoint's metadata. Returns the best epoch's metrics.
+    continues from ``out/last`` (weights, optimizer, schedule, data order). ``views`` are other
+    versions of the training faces (same shape, e.g. the pipeline views), ``votes`` (N, K) annotator
+    votes per face for ``recipe.votes_weight``, ``teacher`` the models to distil from. Under
+    torchrun only rank 0 writes. ``extra_meta`` goes into every checkpoint's metadata. Returns the
+    best epoch's metrics.
     """
     out = Path(out)
+    rank, world = _world()
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     torch.manual_seed(seed)
-    num_classes = len(train_data.classes)
-    if init is not None:
-        base, base_meta = load_checkpoint(init)
-        model_name, overrides = (
-            base_meta["build"]["name"],
-            {k: v for k, v in base_meta["build"].items() if k not in ("name", "num_classes")},
-        )
-        model = build(model_name, num_classes=num_classes, **overrides)
-        if new_head:
-            state = {k: v for k, v in base.state_dict().items() if not k.startswith("fc.")}
-            model.load_state_dict(state, strict=False)  # everything but the new head
-        else:
-            if list(base_meta["classes"]) != list(train_data.classes):
-                raise ValueError(
-                    f"{init} was trained on classes {base_meta['classes']}, the data has {list(train_data.classes)}; "
-                    "keeping its head needs the same classes"
-                )
-            model.load_state_dict(base.state_dict())
-        recipe = replace(recipe, input_size=base_meta["preprocess"]["size"])
-    else:
-        model = _build_model(model_name, overrides, recipe, num_classes)
-    if init is not None and not new_head:
-        pre = preprocess_of(base_meta)  # the same model on the same task: the same normalisation
-    else:
-        pre = Preprocess.fit(train_data.images, recipe.input_size)
+    if len(train_data) < recipe.batch_size:
+        raise ValueError(f"{len(train_data)} training images is less than one batch of {recipe.batch_size}")
+    if recipe.votes_weight > 0 and votes is None:
+        raise ValueError(f"recipe {recipe.name!r} blends in annotator votes: pass votes (edgefer train --ferplus)")
+    if recipe.distill_alpha > 0 and teacher is None:
+        raise ValueError(f"recipe {recipe.name!r} distils: pass a teacher (edgefer train --teacher)")
+    model, recipe, pre = _initial_model(model_name, overrides, recipe, train_data, init, new_head)
     generator = torch.Generator().manual_seed(seed)
     start_epoch, best = 0, {"accuracy": -1.0}
     resume_state = None
     if resume:
-        last = out / "last"
-        model, meta = load_checkpoint(last)
-        resume_state = torch.load(last / "train_state.pt", weights_only=False)
+        last = load_model(out / "last", "torch")
+        model, pre = last.net, last.preprocess
+        resume_state = torch.load(out / "last" / "train_state.pt", weights_only=False)
         generator.set_state(resume_state["generator"])
         start_epoch, best = resume_state["epoch"], resume_state["best"]
-        pre = preprocess_of(meta)
-        log.info("resuming %s at epoch %d of %d", last, start_epoch + 1, recipe.epochs)
+        log.info("resuming %s at epoch %d of %d", out / "last", start_epoch + 1, recipe.epochs)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(device, memory_format=memory_format)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
     )
     if resume_state is not None:
         optimizer.load_state_dict(resume_state["optimizer"])  # momentum buffers too
-    if len(train_data) < recipe.batch_size:
-        raise ValueError(f"{len(train_data)} training images is less than one batch of {recipe.batch_size}")
+    trained = nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
+    # the data, once: faces resized a single time, targets as distributions
     images = resize_once(train_data.images, pre.resize)
-    if recipe.pipeline_views:
-        crops = pipeline_views(train_data.images, out / "pipeline_views.npz")
-        images = torch.stack([images, *(resize_once(c, pre.resize) for c in crops)])
-    labels = torch.from_numpy(train_data.labels)
+    if views:
+        images = torch.stack([images, *(resize_once(v, pre.resize) for v in views)])
+    num_classes = len(train_data.classes)
+    targets = soft_targets(
+        train_data.labels,
+        num_classes,
+        votes=votes,
+        votes_weight=recipe.votes_weight,
+        smoothing=recipe.label_smoothing,
+    )
+    fixed = None
+    if teacher is not None and recipe.teacher_mode == "fixed":
+        fixed = _fixed_teacher(teacher, train_data.images, recipe.distill_temperature, out / "teacher.pt", rank)
+    train_set = TrainSet(images, torch.from_numpy(train_data.labels), targets, fixed)
+    prior = log_prior(train_data.labels, num_classes)
     val_images = resize_once(val_data.images, pre.resize)
     meta_base = {
         "classes": list(train_data.classes),
@@ -298,49 +446,96 @@ def train(
         "data": {"train": train_data.source, "val": val_data.source, "note": data_note},
         "seed": seed,
         "init": None if init is None else str(init),
+        "teacher": None if teacher is None else teacher.sources,
         **(extra_meta or {}),
     }
-    out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.csv"
-    if start_epoch == 0:
-        log_path.write_text("epoch,lr,train_loss,train_acc,val_loss,val_acc,val_macro_f1,seconds\n")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        if start_epoch == 0:
+            log_path.write_text("epoch,lr,train_loss,train_acc,val_loss,val_acc,val_macro_f1,seconds\n")
 
     for epoch in range(start_epoch, recipe.epochs):
         began = time.perf_counter()
         train_loss, train_acc = train_one_epoch(
-            model, images, labels, pre, optimizer, recipe, epoch, generator, on_batch
+            trained,
+            train_set,
+            pre,
+            optimizer,
+            recipe,
+            epoch,
+            generator,
+            teacher=teacher,
+            prior=prior,
+            micro_batches=micro_batches,
+            device=device,
+            channels_last=channels_last,
+            on_batch=on_batch,
         )
-        report = _score(model, val_images, val_data, pre, recipe.tta_flip)
-        seconds = time.perf_counter() - began
-        with log_path.open("a") as f:
-            csv.writer(f).writerow(
-                [
-                    epoch + 1,
-                    f"{recipe.lr_at(epoch):.6f}",
-                    f"{train_loss:.4f}",
-                    f"{train_acc:.4f}",
-                    f"{report['loss']:.4f}",
-                    f"{report['accuracy']:.4f}",
-                    f"{report['macro_f1']:.4f}",
-                    f"{seconds:.1f}",
-                ]
+        if rank == 0:
+            report = _score(model, val_images, val_data, pre, recipe.tta)
+            seconds = time.perf_counter() - began
+            _log_epoch(log_path, epoch, recipe, train_loss, train_acc, report, seconds)
+            metrics = {"epoch": epoch + 1, **{k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}}
+            if report["accuracy"] > best["accuracy"]:
+                best = metrics
+                save_checkpoint(out / "best", model, {**meta_base, "metrics": metrics})
+            save_checkpoint(out / "last", model, {**meta_base, "metrics": metrics, "best": best})
+            save_train_state(
+                out / "last",
+                {
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "epoch": epoch + 1,
+                    "best": best,
+                },
             )
-        log.info(
-            "epoch %d/%d: train loss %.4f acc %.4f, val acc %.4f (%.0f s)",
-            epoch + 1,
-            recipe.epochs,
-            train_loss,
-            train_acc,
-            report["accuracy"],
-            seconds,
-        )
-        metrics = {"epoch": epoch + 1, **{k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}}
-        if report["accuracy"] > best["accuracy"]:
-            best = metrics
-            save_checkpoint(out / "best", model, {**meta_base, "metrics": metrics})
-        save_checkpoint(out / "last", model, {**meta_base, "metrics": metrics, "best": best})
-        save_train_state(
-            out / "last",
-            {"optimizer": optimizer.state_dict(), "generator": generator.get_state(), "epoch": epoch + 1, "best": best},
-        )
+        if world > 1:
+            dist.barrier()
     return best
+
+
+def _fixed_teacher(teacher: Teacher, faces: np.ndarray, temperature: float, cache: Path, rank: int) -> Tensor:
+    """The teacher's probabilities on every training face, computed once and kept in ``cache``."""
+    if cache.is_file():
+        saved = torch.load(cache, weights_only=True)
+        if (
+            saved["sources"] == teacher.sources
+            and saved["temperature"] == temperature
+            and len(saved["probs"]) == len(faces)
+        ):
+            return saved["probs"]
+    began = time.perf_counter()
+    probs = teacher.centre_probs(faces, temperature, progress="teacher" if rank == 0 else None)
+    log.info("fixed teacher targets for %d faces in %.0f s", len(faces), time.perf_counter() - began)
+    if rank == 0:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"sources": teacher.sources, "temperature": temperature, "probs": probs}, cache)
+    return probs
+
+
+def _log_epoch(
+    path: Path, epoch: int, recipe: Recipe, loss: float, acc: float, report: dict[str, Any], seconds: float
+) -> None:
+    with path.open("a") as f:
+        csv.writer(f).writerow(
+            [
+                epoch + 1,
+                f"{recipe.lr_at(epoch):.6f}",
+                f"{loss:.4f}",
+                f"{acc:.4f}",
+                f"{report['loss']:.4f}",
+                f"{report['accuracy']:.4f}",
+                f"{report['macro_f1']:.4f}",
+                f"{seconds:.1f}",
+            ]
+        )
+    log.info(
+        "epoch %d/%d: train loss %.4f acc %.4f, val acc %.4f (%.0f s)",
+        epoch + 1,
+        recipe.epochs,
+        loss,
+        acc,
+        report["accuracy"],
+        seconds,
+    )

@@ -27,7 +27,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from .edge.runtime import EdgeRunner
+from ..edge import EdgeRunner
+from ..loading import load_model
 from .netem import LinkSpec, NetnsLink, ProxyLink, netem_available, netns_available
 
 __all__ = ["DEVICES", "Cloud", "parse_devices", "run_degradation", "run_offload_bench"]
@@ -93,7 +94,8 @@ def start_cloud(
         use_netns = not force_proxy and netns_available()[0] and (spec.rtt_ms == 0 or netem_available())
         with contextlib.ExitStack() as stack:
             serve = [sys.executable, "-m", "edgefer.cli.main", "serve", "--token-file", str(token_file),
-                     "--checkpoint", checkpoint, "--threads", str(threads), "--max-delay-ms", "0"]  # fmt: skip
+                     "--checkpoint", checkpoint, "--threads", str(threads), "--max-delay-ms", "0",
+                     "--no-large"]  # fmt: skip
             env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
             log = stack.enter_context((Path(tmp) / "serve.log").open("w+"))
             if use_netns:
@@ -103,7 +105,7 @@ def start_cloud(
             else:
                 host, port = "127.0.0.1", _free_port()
                 process = subprocess.Popen([*serve, "--port", str(port)], env=env, stderr=log)
-                link = stack.enter_context(ProxyLink(spec, (host, port)))
+                link = stack.enter_context(ProxyLink(spec, target=(host, port)))
                 host, port = link.proxy_host, link.proxy_port
             stack.callback(_stop, process)
             cloud = Cloud(link, f"http://{host}:{port}", token, process)
@@ -170,10 +172,17 @@ def run_offload_bench(
 
     torch.set_num_threads(1)
     records = []
+    model = load_model(checkpoint)
     with start_cloud(LinkSpec(bandwidths[0], rtt_ms), checkpoint, force_proxy=force_proxy) as cloud, cloud.edge():
         for device, factor in devices.items():
             runners = {
-                s: EdgeRunner(checkpoint, s, cloud.url if s != "edge" else None, token=cloud.token, slowdown=factor)
+                s: EdgeRunner(
+                    model,
+                    strategy=s,
+                    cloud_url=cloud.url if s != "edge" else None,
+                    token=cloud.token,
+                    slowdown=factor,
+                )
                 for s in strategies
             }
             try:
@@ -220,7 +229,9 @@ def run_degradation(
     torch.set_num_threads(1)
     trace = []
     with start_cloud(LinkSpec(before_kbps, rtt_ms), checkpoint, force_proxy=force_proxy) as cloud, cloud.edge():
-        runner = EdgeRunner(checkpoint, "auto", cloud.url, token=cloud.token, slowdown=factor)
+        runner = EdgeRunner(
+            load_model(checkpoint), strategy="auto", cloud_url=cloud.url, token=cloud.token, slowdown=factor
+        )
         try:
             for i in range(requests):
                 if i == change_at:

@@ -22,10 +22,17 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .models import build
-from .onnxrt import export_onnx, ort_session
+from ..models import build
+from ..onnxrt import export_onnx, ort_session
 
-__all__ = ["ProfileRow", "count_macs", "count_params", "profile_models", "time_interleaved"]
+__all__ = [
+    "ProfileRow",
+    "count_macs",
+    "count_params",
+    "peak_memory_mb",
+    "profile_models",
+    "time_interleaved",
+]
 
 
 @dataclass
@@ -128,3 +135,36 @@ def profile_models(
             if row.ort_ms is not None and base.ort_ms is not None:
                 row.ort_ratio = row.ort_ms / base.ort_ms
     return rows
+
+
+_PEAK_MEMORY = r"""
+import json, re, sys
+import onnxruntime, openvino, torch
+from edgefer.loading import load_model
+
+def hwm():  # the process's own peak RSS (getrusage's maxrss would include the parent's, from fork)
+    with open("/proc/self/status") as f:
+        return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) / 1024
+
+before = hwm()
+model = load_model(sys.argv[1], sys.argv[2], 1)
+dtype = torch.float16 if sys.argv[3] == "fp16" and sys.argv[2] == "torch" else torch.float32
+net = model.net.to(dtype)
+size = model.preprocess.size
+with torch.no_grad():
+    for _ in range(10):
+        net(torch.randn(1, 3, size, size, dtype=dtype))
+print(json.dumps(hwm() - before))
+"""
+
+
+def peak_memory_mb(path: str, runtime: str, precision: str = "fp32") -> float:
+    """How much a fresh process's peak RSS grows to load and run a model 10 times (MB), the libraries
+    (Python, torch, the runtimes) imported first and not counted."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_MEMORY, path, runtime, precision], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])

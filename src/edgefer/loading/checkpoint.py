@@ -3,6 +3,9 @@
 ``model.json`` holds the model name and build overrides, class names, preprocessing (input size,
 normalisation), the training data and recipe, and metrics. Resuming needs more (optimizer, schedule,
 random state): that goes to ``train_state.pt`` beside them and is never needed for inference.
+
+An ensemble (:class:`edgefer.models.ensemble.Ensemble`) is a checkpoint too: its build arguments
+list each member's, and its weights hold every member's under ``members.<i>.``.
 """
 
 from __future__ import annotations
@@ -14,11 +17,21 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from ..data.transforms import Preprocess
-from ..models import FERNet, build
+from ..models import build
+from ..models.ensemble import Ensemble
 
-__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "build_model",
+    "load_checkpoint",
+    "make_ensemble",
+    "save_checkpoint",
+    "save_train_state",
+    "update_meta",
+]
 
 WEIGHTS, META = "model.safetensors", "model.json"
 
@@ -27,7 +40,28 @@ class CheckpointError(ValueError):
     """A checkpoint folder is missing, incomplete or does not match its metadata."""
 
 
-def save_checkpoint(folder: str | Path, model: FERNet, meta: dict[str, Any]) -> Path:
+def build_model(build_args: dict[str, Any]) -> nn.Module:
+    """A freshly initialised model from saved build arguments (a registered model or an ensemble)."""
+    args = dict(build_args)
+    name = args.pop("name")
+    if name == "ensemble":
+        return make_ensemble([build_model(m) for m in args["members"]], args["sizes"])
+    return build(name, **args)
+
+
+def make_ensemble(members: list[nn.Module], sizes: list[int]) -> Ensemble:
+    """An :class:`Ensemble` that remembers how to rebuild itself (``build_args``), so it saves as a checkpoint."""
+    ensemble = Ensemble(members, sizes=sizes)
+    ensemble.build_args = {
+        "name": "ensemble",
+        "num_classes": members[0].build_args["num_classes"],
+        "members": [m.build_args for m in members],
+        "sizes": [int(s) for s in sizes],
+    }
+    return ensemble
+
+
+def save_checkpoint(folder: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
     """Write weights and metadata atomically enough (write, then rename) that a crash never half-writes."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -40,7 +74,7 @@ def save_checkpoint(folder: str | Path, model: FERNet, meta: dict[str, Any]) -> 
     return folder
 
 
-def load_checkpoint(folder: str | Path) -> tuple[FERNet, dict[str, Any]]:
+def load_checkpoint(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The model (eval mode) and its metadata; clear errors for a missing, corrupt or mismatched folder."""
     folder = Path(folder)
     if not (folder / META).is_file() or not (folder / WEIGHTS).is_file():
@@ -50,7 +84,10 @@ def load_checkpoint(folder: str | Path) -> tuple[FERNet, dict[str, Any]]:
         build_args = dict(meta["build"])
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{folder / META}: unreadable metadata ({exc})") from None
-    model = build(build_args.pop("name"), **build_args)
+    try:
+        model = build_model(build_args)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{folder / META}: cannot build {build_args.get('name')!r} ({exc})") from None
     try:
         state = load_file(folder / WEIGHTS)
     except (SafetensorError, OSError) as exc:
@@ -60,6 +97,18 @@ def load_checkpoint(folder: str | Path) -> tuple[FERNet, dict[str, Any]]:
     except RuntimeError as exc:
         raise CheckpointError(f"{folder}: weights do not match {meta['build']}: {exc}") from None
     return model.eval(), meta
+
+
+def update_meta(folder: str | Path, **fields: Any) -> Path:
+    """Add or replace top-level fields of a checkpoint's ``model.json`` (written atomically)."""
+    path = Path(folder) / META
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: unreadable metadata ({exc})") from None
+    path.with_suffix(".tmp").write_text(json.dumps({**meta, **fields}, indent=2))
+    path.with_suffix(".tmp").replace(path)
+    return path
 
 
 def preprocess_of(meta: dict[str, Any]) -> Preprocess:

@@ -101,7 +101,7 @@ class NetnsLink:
 
     kind = "netns"
 
-    def __init__(self, spec: LinkSpec, tag: str | None = None) -> None:
+    def __init__(self, spec: LinkSpec, *, tag: str | None = None) -> None:
         self.netem = netem_available()
         if spec.rtt_ms > 0 and not self.netem:
             raise RuntimeError(
@@ -225,7 +225,7 @@ class ProxyLink:
 
     kind = "proxy"
 
-    def __init__(self, spec: LinkSpec, target: tuple[str, int]) -> None:
+    def __init__(self, spec: LinkSpec, *, target: tuple[str, int]) -> None:
         self.spec, self.target = spec, target
         self.proxy_host, self.proxy_port = "127.0.0.1", 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -331,4 +331,4 @@ def shaped_link(spec: LinkSpec, target: tuple[str, int] | None = None) -> NetnsL
         return NetnsLink(spec)
     if target is None:
         raise ValueError("the userspace proxy needs the cloud server's (host, port) as target")
-    return ProxyLink(spec, target)
+    return ProxyLink(spec, target=target)

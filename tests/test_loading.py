@@ -1,0 +1,91 @@
+"""The loading layer: one load_model for checkpoints, exports and ensembles, typed metadata, and the
+layers' imports (the device never imports the server or training)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import CLASSES, META, PRE, tiny_net
+from edgefer.data import center, resize_once
+from edgefer.loading import CheckpointError, load_model, make_ensemble, read_meta, save_checkpoint, wrap_model
+from edgefer.loading.model import ModelMeta
+from edgefer.models import build
+
+
+def test_a_checkpoint_loads_with_typed_metadata_and_every_split_point(tiny_checkpoint):
+    model = load_model(tiny_checkpoint)
+    assert model.runtime == "torch" and model.classes == CLASSES and model.preprocess == PRE
+    assert model.meta.name == "shufflenet_asp_sfp" and model.meta.build["wavelet"] == "haar"
+    assert model.stage_names[:4] == ["conv1", "maxpool", "stage2", "attention"]
+    assert model.meta.split_points == tuple(model.stage_names[:-1])
+    x = torch.randn(2, 3, 64, 64)
+    head, cloud, tail = model.split("stage2")
+    torch.testing.assert_close(tail(cloud(head(x))), model(x))
+    torch.testing.assert_close(model.run(x, 0, len(model.stage_names) - 1), model(x))
+    with pytest.raises(ValueError, match="cannot be split after 'nowhere'"):
+        model.split("nowhere")
+    assert read_meta(tiny_checkpoint)["classes"] == CLASSES
+
+
+def test_the_shipped_default_loads_by_name_and_a_missing_large_one_says_so():
+    model = load_model("default")
+    assert model.classes == CLASSES and model.meta.tta in ("flip", "none") and model.meta.metrics["accuracy"] > 0.6
+    from edgefer.loading.model import NAMED
+
+    if not (NAMED["default-large"] / "model.json").is_file():
+        with pytest.raises(CheckpointError, match="no 'default-large' model"):
+            load_model("default-large")
+
+
+def test_old_metadata_with_tta_flip_reads_as_flip():
+    meta = ModelMeta.from_dict(
+        {**META, "build": {"name": "x"}, "recipe": {"tta_flip": True}}, runtime="torch", source="x"
+    )
+    assert meta.tta == "flip"
+    with pytest.raises(CheckpointError, match="incomplete"):
+        ModelMeta.from_dict({"classes": CLASSES}, runtime="torch", source="x")
+
+
+def test_an_ensemble_of_members_of_different_sizes_saves_and_loads_as_one_model(tmp_path):
+    torch.manual_seed(0)
+    small, large = build("shufflenet", num_classes=7).eval(), build("mini_xception", num_classes=7).eval()
+    ensemble = make_ensemble([small, large], [48, 64])
+    save_checkpoint(tmp_path, ensemble, {**META, "preprocess": {**META["preprocess"], "size": 64}})
+    loaded = load_model(tmp_path)
+    assert loaded.meta.name == "ensemble" and loaded.stage_names == [] and loaded.meta.split_points == ()
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    x = center(resize_once(faces, PRE.resize), PRE)
+    with torch.inference_mode():
+        p_small = torch.softmax(small(torch.nn.functional.interpolate(x, size=48, mode="bilinear", antialias=True)), 1)
+        p_large = torch.softmax(large(x), 1)
+    expected = torch.log((p_small + p_large) / 2)
+    torch.testing.assert_close(loaded(x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(loaded(x).exp().sum(1), torch.ones(3))
+    with pytest.raises(ValueError, match="cannot be split"):
+        loaded.split("stage2")
+
+
+def test_wrap_model_gives_a_module_in_memory_the_same_interface():
+    model = wrap_model(tiny_net(), META)
+    assert model.stage_names[-1] == "fc" and model.meta.source == "<in memory>"
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
+
+
+def test_the_device_side_imports_neither_the_server_nor_training():
+    code = (
+        "import sys, json, edgefer.edge, edgefer.pipeline, edgefer.loading, edgefer.wire;"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('starlette', 'uvicorn', 'fastapi') or m.startswith(('edgefer.train', 'edgefer.serving', 'edgefer.bench')))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == []
+
+
+def test_the_server_does_not_import_training():
+    code = "import sys, edgefer.serving; print([m for m in sys.modules if m.startswith('edgefer.train')])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
