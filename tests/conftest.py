@@ -21,6 +21,15 @@ from edgefer.data import FER2013_CLASSES, FaceData, Preprocess
 from edgefer.loading import LoadedModel, save_checkpoint, wrap_model
 from edgefer.models import build
 
+
+def pytest_configure(config):
+    """Exports made on demand (a checkpoint asked for ONNX Runtime) go to a fresh folder, not ~/.cache."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("EDGEFER_CACHE", tempfile.mkdtemp(prefix="edgefer-test-cache-"))
+
+
 CLASSES = list(FER2013_CLASSES)
 PRE = Preprocess(size=64, mean=0.5, std=0.25)  # Stage2 is 8 x 8 at 64 px: SFP uses haar
 META = {"classes": CLASSES, "preprocess": vars(PRE)}

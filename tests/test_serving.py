@@ -17,6 +17,7 @@ from edgefer.loading import wrap_model
 from edgefer.serving import BackgroundServer, DataPlane, create_app, served_models
 from edgefer.serving.app import check_bind
 from edgefer.serving.batching import DynamicBatcher
+from edgefer.serving.limits import ServerLimits
 from edgefer.wire.codec import decode_feature, encode_feature
 from edgefer.wire.protocol import HEADER_LENGTH, Message, TensorData, decode_message, encode_message
 
@@ -31,7 +32,7 @@ def net():
 @pytest.fixture(scope="module")
 def server(net):
     plane = DataPlane(served_models(wrap_model(net, META)), max_batch_size=8, max_delay_ms=20)
-    with BackgroundServer(create_app(plane, max_body_bytes=1_000_000)) as srv:
+    with BackgroundServer(create_app(plane, limits=ServerLimits(max_body_bytes=1_000_000))) as srv:
         srv.plane = plane
         yield srv
 

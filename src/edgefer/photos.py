@@ -9,7 +9,9 @@ so a batch can report it and carry on.
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ __all__ = [
     "MAX_PIXELS",
     "PhotoError",
     "decode_photo",
+    "display_name",
     "iter_photos",
     "read_gray",
     "read_photo",
@@ -38,7 +41,7 @@ class PhotoError(ValueError):
     """A file (or buffer) that could not be read as a photo; str() is '<file>: <reason>'."""
 
     def __init__(self, path: str | Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
+        super().__init__(f"{display_name(path)}: {reason}")
         self.path, self.reason = str(path), reason
 
 
@@ -90,10 +93,27 @@ def read_photo(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """An upright RGB uint8 image (H, W, 3) from an image file."""
     path = Path(path)
     if not path.is_file():
-        raise PhotoError(path, "no such file" if not path.exists() else "not a file")
+        raise PhotoError(path, _why_not_a_file(path))
     if path.stat().st_size == 0:
         raise PhotoError(path, "empty file")
     return _decode(path, path, max_pixels, None, 1)
+
+
+def _why_not_a_file(path: Path) -> str:
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (RuntimeError, OSError) as exc:  # RuntimeError: Python 3.11's "Symlink loop"
+            if "loop" in str(exc).lower() or getattr(exc, "errno", None) == errno.ELOOP:
+                return "a symbolic link loop"
+            return f"a broken symbolic link (to {os.readlink(path)})"
+        return f"a symbolic link to {target}, which is not a file"
+    return "no such file" if not path.exists() else "not a file"
+
+
+def display_name(path: str | Path) -> str:
+    """A file name as printable text: bytes that are not UTF-8 (surrogate escapes) shown as \\xNN."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
@@ -121,10 +141,17 @@ def to_rgb(image: Image.Image) -> np.ndarray:
 
 
 def iter_photos(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Files named directly (whatever their suffix), and image files inside folders, recursively and sorted."""
+    """Files named directly (whatever their suffix), and image files inside folders, recursively and sorted.
+
+    Links to folders are not followed (so a link loop cannot recurse); a link with an image's name is
+    yielded even when it is broken or loops, so that :func:`read_photo` reports it instead of it
+    vanishing from the batch."""
     for path in map(Path, paths):
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = []
+            for folder, _, files in os.walk(path, followlinks=False):
+                found += [Path(folder) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+            yield from sorted(found)
         else:
             yield path  # read_photo reports it if it is missing or not an image
 

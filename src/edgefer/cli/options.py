@@ -31,6 +31,7 @@ ExportFormat = _choices("ExportFormat", FORMATS)
 Precision = _choices("Precision", PRECISIONS)
 TTA = _choices("TTA", TTA_MODES)
 ConfidenceMeasure = _choices("ConfidenceMeasure", MEASURES)
+Engine = _choices("Engine", ("local", "ray"))
 
 CheckpointOpt = Annotated[
     str,

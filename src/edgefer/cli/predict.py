@@ -62,7 +62,7 @@ def predict(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..annotate import draw_results
-    from ..photos import PhotoError, iter_photos, read_photo
+    from ..photos import PhotoError, display_name, iter_photos, read_photo
 
     files = list(iter_photos(paths))
     if not files:
@@ -83,28 +83,29 @@ def predict(
         stack.enter_context(progress)
         task = progress.add_task("photos", total=len(files))
         for path in files:
-            progress.update(task, description=path.name[:40])
+            name = display_name(path)  # printable whatever bytes the file name holds
+            progress.update(task, description=display_name(path.name)[:40])
             try:
                 rgb = read_photo(path)
             except PhotoError as exc:
                 failed += 1
                 typer.echo(f"edgefer: error: {exc}", err=True)
                 if as_json:
-                    typer.echo(json.dumps({"file": str(path), "error": exc.reason}))
+                    typer.echo(json.dumps({"file": name, "error": exc.reason}))
                 progress.advance(task)
                 continue
             faces = pipeline(rgb)
             if not faces:
-                typer.echo(f"edgefer: warning: {path}: no faces found", err=True)
+                typer.echo(f"edgefer: warning: {name}: no faces found", err=True)
             if as_json:
-                typer.echo(json.dumps({"file": str(path), "faces": [f.as_dict() for f in faces]}))
+                typer.echo(json.dumps({"file": name, "faces": [f.as_dict() for f in faces]}))
             else:
                 found = "; ".join(f"{f.label} {f.scores[f.label]:.0%} at {list(f.box)}" for f in faces) or "no faces"
-                typer.echo(f"{path}: {found}")
+                typer.echo(f"{name}: {found}")
             if writer is not None:
                 for i, f in enumerate(faces):
                     scores = (f"{f.scores[c]:.4f}" for c in classes)
-                    writer.writerow([path, i, *f.box, f.label, f"{f.detection_score:.4f}", *scores])
+                    writer.writerow([name, i, *f.box, f.label, f"{f.detection_score:.4f}", *scores])
             if annotate is not None:
                 out = annotate / _relative(path, paths)
                 out = out.with_suffix(out.suffix if out.suffix.lower() in (".jpg", ".jpeg", ".png") else ".png")

@@ -16,7 +16,8 @@ import gzip
 import io
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -89,14 +90,39 @@ class FaceData:
 
 def _open_text(path: Path) -> io.TextIOBase:
     if not path.is_file():
-        raise DatasetError(f"{path}: no such file")
+        raise DatasetError(f"{path}: {'no such file' if not path.exists() else 'not a file'}")
     return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else open(path, newline="")
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number, row) of a CSV (plain or .gz); every way the file can be broken is a DatasetError
+    naming it: truncated or fake gzip, bytes that are not UTF-8, a field over the csv module's limit."""
+    line = 1
+    try:
+        with _open_text(path) as f:
+            for row in csv.reader(f):
+                yield line, row
+                line += 1
+    except DatasetError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}:{line}: not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r})") from None
+    except csv.Error as exc:
+        raise DatasetError(f"{path}:{line}: not a well-formed CSV row ({exc})") from None
+    except EOFError:
+        raise DatasetError(f"{path}: the gzip file is truncated") from None
+    except gzip.BadGzipFile as exc:
+        raise DatasetError(f"{path}: not a gzip file ({exc})") from None
+    except (OSError, zlib.error) as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc})") from None
 
 
 def _check_header(path: Path, header: list[str] | None, expected: Iterable[str]) -> None:
     expected = list(expected)
     if header is None or [h.strip() for h in header[: len(expected)]] != expected:
-        raise DatasetError(f"{path}:1: expected columns {','.join(expected)}, found {header}")
+        found = "nothing" if header is None else ",".join(header)
+        found = found if len(found) <= 80 else found[:80] + "..."
+        raise DatasetError(f"{path}:1: expected the columns {','.join(expected)}, found {found}")
 
 
 def load_fer2013(path: str | Path, splits: Iterable[str] | None = None) -> dict[str, FaceData]:
@@ -129,7 +155,9 @@ def load_test_split(path: str | Path, classes: Sequence[str], split: str | None 
     """Faces to score a model on: a FER2013 split (CSV, .gz or Kaggle folders; default PublicTest or
     test), or a folder with one sub-folder per class of ``classes``."""
     path = Path(path)
-    if path.is_file() or path.suffix in (".csv", ".gz") or (path / "train").is_dir() or (path / "test").is_dir():
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file or folder")
+    if path.is_file() or (path / "train").is_dir() or (path / "test").is_dir():
         splits = load_fer2013(path)
         name = split or next((s for s in ("PublicTest", "test") if s in splits), None)
         if name not in splits:
@@ -141,19 +169,18 @@ def load_test_split(path: str | Path, classes: Sequence[str], split: str | None 
 def _fer2013_csv(path: Path) -> dict[str, FaceData]:
     images: dict[str, list[np.ndarray]] = {}
     labels: dict[str, list[int]] = {}
-    with _open_text(path) as f:
-        reader = csv.reader(f)
-        _check_header(path, next(reader, None), ("emotion", "pixels", "Usage"))
-        for line, row in enumerate(reader, start=2):
-            if len(row) < 3:
-                raise DatasetError(f"{path}:{line}: expected 3 columns (emotion,pixels,Usage), found {len(row)}")
-            emotion, pixels, usage = row[0].strip(), row[1], row[2].strip()
-            if usage not in FER2013_SPLITS:
-                raise DatasetError(f"{path}:{line}: unknown Usage {usage!r}; expected one of {FER2013_SPLITS}")
-            if not emotion.isdigit() or int(emotion) >= len(FER2013_CLASSES):
-                raise DatasetError(f"{path}:{line}: emotion {emotion!r} is not a class index 0-6")
-            images.setdefault(usage, []).append(_parse_pixels(pixels, path, line))
-            labels.setdefault(usage, []).append(int(emotion))
+    rows = _csv_rows(path)
+    _check_header(path, next(rows, (1, None))[1], ("emotion", "pixels", "Usage"))
+    for line, row in rows:
+        if len(row) < 3:
+            raise DatasetError(f"{path}:{line}: expected 3 columns (emotion,pixels,Usage), found {len(row)}")
+        emotion, pixels, usage = row[0].strip(), row[1], row[2].strip()
+        if usage not in FER2013_SPLITS:
+            raise DatasetError(f"{path}:{line}: unknown Usage {usage[:40]!r}; expected one of {FER2013_SPLITS}")
+        if not (emotion.isascii() and emotion.isdigit()) or int(emotion) >= len(FER2013_CLASSES):
+            raise DatasetError(f"{path}:{line}: emotion {emotion[:20]!r} is not a class index 0-6")
+        images.setdefault(usage, []).append(_parse_pixels(pixels, path, line))
+        labels.setdefault(usage, []).append(int(emotion))
     if not images:
         raise DatasetError(f"{path}: no data rows")
     return {
@@ -166,6 +193,10 @@ def _fer2013_csv(path: Path) -> dict[str, FaceData]:
 
 
 def _parse_pixels(text: str, path: Path, line: int, side: int = 48) -> np.ndarray:
+    if len(text) > 8 * side * side:  # "255 " per pixel at most
+        raise DatasetError(
+            f"{path}:{line}: the pixels field is {len(text)} characters; {side}x{side} pixels need fewer"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy warns (and truncates) on non-numeric text
         try:
@@ -244,17 +275,15 @@ def ferplus_votes(ferplus: str | Path, sizes: Mapping[str, int]) -> dict[str, np
     ferplus = Path(ferplus)
     columns = ("Usage", "Image name", *FERPLUS_VOTE_COLUMNS)
     usages, votes = [], []
-    with _open_text(ferplus) as f:
-        reader = csv.reader(f)
-        _check_header(ferplus, next(reader, None), columns)
-        for line, row in enumerate(reader, start=2):
-            if len(row) != len(columns):
-                raise DatasetError(f"{ferplus}:{line}: expected {len(columns)} columns, found {len(row)}")
-            try:
-                votes.append([int(v) for v in row[2:]])
-            except ValueError:
-                raise DatasetError(f"{ferplus}:{line}: votes must be integers, found {row[2:]}") from None
-            usages.append(row[0].strip())
+    rows = _csv_rows(ferplus)
+    _check_header(ferplus, next(rows, (1, None))[1], columns)
+    for line, row in rows:
+        if len(row) != len(columns):
+            raise DatasetError(f"{ferplus}:{line}: expected {len(columns)} columns, found {len(row)}")
+        if not all(v.strip().isascii() and v.strip().isdigit() for v in row[2:]):
+            raise DatasetError(f"{ferplus}:{line}: votes must be integers, found {','.join(row[2:])[:80]}")
+        votes.append([int(v) for v in row[2:]])
+        usages.append(row[0].strip())
     vote_array = np.asarray(votes, dtype=np.int64).reshape(-1, len(FERPLUS_VOTE_COLUMNS))
     out = {}
     for split, size in sizes.items():
@@ -368,17 +397,16 @@ def read_labels_csv(path: str | Path, classes: Sequence[str]) -> tuple[list[str]
     path = Path(path)
     index = {name: i for i, name in enumerate(classes)}
     files, labels = [], []
-    with _open_text(path) as f:
-        reader = csv.reader(f)
-        _check_header(path, next(reader, None), ("file", "label"))
-        for line, row in enumerate(reader, start=2):
-            if len(row) < 2:
-                raise DatasetError(f"{path}:{line}: expected file,label")
-            label = row[1].strip()
-            if label not in index:
-                raise DatasetError(f"{path}:{line}: unknown label {label!r}; expected one of {list(classes)}")
-            files.append(row[0].strip())
-            labels.append(index[label])
+    rows = _csv_rows(path)
+    _check_header(path, next(rows, (1, None))[1], ("file", "label"))
+    for line, row in rows:
+        if len(row) < 2:
+            raise DatasetError(f"{path}:{line}: expected file,label")
+        label = row[1].strip()
+        if label not in index:
+            raise DatasetError(f"{path}:{line}: unknown label {label[:40]!r}; expected one of {list(classes)}")
+        files.append(row[0].strip())
+        labels.append(index[label])
     if not files:
         raise DatasetError(f"{path}: no data rows")
     return files, np.asarray(labels, dtype=np.int64)

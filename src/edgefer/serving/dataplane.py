@@ -18,6 +18,7 @@ Responses carry the server-side compute time (``compute_ms``) and the batch it r
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,13 +30,14 @@ from .. import __version__
 from ..data.transforms import center, resize_once
 from ..loading import LoadedModel
 from ..wire.codec import CODECS, decode_feature, encode_feature
-from ..wire.errors import InvalidInput, ModelNotFound
+from ..wire.errors import InvalidInput, ModelNotFound, PayloadTooLarge
 from ..wire.images import decode_image
 from ..wire.names import FULL, FULL_LARGE, split_model, suffix_model
 from ..wire.protocol import Message, TensorData
 from .batching import DynamicBatcher
+from .limits import ServerLimits
 
-__all__ = ["DataPlane", "ServedModel", "served_models"]
+__all__ = ["DataPlane", "ServedModel", "full_model", "served_models"]
 
 FEATURE_TYPES = ("FP32", "FP16", "INT8")
 
@@ -51,6 +53,11 @@ class ServedModel:
     output_shape: tuple[int, ...]
     description: str = ""
     batcher: DynamicBatcher | None = field(default=None, repr=False)
+
+    def describe(self) -> dict[str, Any]:
+        """What another process needs to offer this model without running it (the Ray engine's ingress)."""
+        fields = ("name", "input_name", "input_datatypes", "input_shape", "output_name", "output_shape", "description")
+        return {k: getattr(self, k) for k in fields}
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -73,7 +80,8 @@ def _module_runner(module: nn.Module):
     return run
 
 
-def _full_model(name: str, model: LoadedModel) -> ServedModel:
+def full_model(name: str, model: LoadedModel) -> ServedModel:
+    """A model that takes whole faces (UINT8 pixels or encoded images) and returns logits, served as ``name``."""
     pre = model.preprocess
 
     def run_full(images: np.ndarray) -> np.ndarray:
@@ -111,14 +119,19 @@ def _stage_shapes(model: LoadedModel) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def served_models(model: LoadedModel, *, large: LoadedModel | None = None) -> dict[str, ServedModel]:
-    """Every model the server offers (see the module docstring): ``full`` and the splits from ``model``
-    (suffixes need PyTorch), and ``full-large`` from ``large`` when given."""
-    models = {FULL: _full_model(FULL, model)}
+def served_models(
+    model: LoadedModel, *, large: LoadedModel | None = None, full: LoadedModel | None = None
+) -> dict[str, ServedModel]:
+    """Every model the server offers (see the module docstring): the splits from ``model`` (suffixes need
+    PyTorch), ``full`` from ``full`` (the same network on another runtime, e.g. ONNX Runtime) or else
+    from ``model``, and ``full-large`` from ``large`` when given."""
+    if full is not None and full.classes != model.classes:
+        raise ValueError(f"the full model predicts {full.classes}, the model {model.classes}")
+    models = {FULL: full_model(FULL, full or model)}
     if large is not None:
         if large.classes != model.classes:
             raise ValueError(f"the large model predicts {large.classes}, the model {model.classes}")
-        models[FULL_LARGE] = _full_model(FULL_LARGE, large)
+        models[FULL_LARGE] = full_model(FULL_LARGE, large)
     shapes = _stage_shapes(model)
     if "stage2" in model.meta.split_points:
         _, cloud, _ = model.split(after="stage2")
@@ -150,18 +163,33 @@ def served_models(model: LoadedModel, *, large: LoadedModel | None = None) -> di
 
 
 class DataPlane:
-    """Health, metadata, repository index and inference, independent of the transport."""
+    """Health, metadata, repository index and inference, independent of the transport.
 
-    def __init__(self, models: dict[str, ServedModel], *, max_batch_size: int = 8, max_delay_ms: float = 2.0) -> None:
+    ``validate`` checks a request against the model and the server's limits and prepares its input
+    (it decodes images, so the app runs it in a worker thread); ``infer`` batches and runs it.
+    """
+
+    def __init__(
+        self,
+        models: dict[str, ServedModel],
+        *,
+        max_batch_size: int = 8,
+        max_delay_ms: float = 2.0,
+        limits: ServerLimits | None = None,
+        batcher: Callable[[ServedModel], Any] | None = None,
+    ) -> None:
         self.models = models
         self.max_batch_size, self.max_delay_ms = max_batch_size, max_delay_ms
+        self.limits = limits or ServerLimits()
+        self._make_batcher = batcher or self._local_batcher
         self._ready = False
+
+    def _local_batcher(self, model: ServedModel) -> DynamicBatcher:
+        return DynamicBatcher(model.run, max_batch_size=self.max_batch_size, max_delay_ms=self.max_delay_ms)
 
     async def start(self) -> None:
         for model in self.models.values():
-            model.batcher = DynamicBatcher(
-                model.run, max_batch_size=self.max_batch_size, max_delay_ms=self.max_delay_ms
-            )
+            model.batcher = self._make_batcher(model)
             await model.batcher.start()
         self._ready = True
 
@@ -187,7 +215,12 @@ class DataPlane:
         state = "READY" if self._ready else "UNAVAILABLE"
         return [{"name": name, "version": "1", "state": state} for name in sorted(self.models)]
 
-    def _validate(self, model: ServedModel, request: Message) -> tuple[np.ndarray, str]:
+    def validate(self, model: ServedModel, request: Message) -> tuple[np.ndarray, str]:
+        """The model's input from a request, and the codec its answer goes back in; every client mistake
+        is an InvalidInput (400) or PayloadTooLarge (413)."""
+        limits = self.limits
+        if len(request.tensors) != 1:
+            raise InvalidInput(f"{model.name}: expected one input tensor, got {len(request.tensors)}")
         tensor = request.tensor(model.input_name)
         if tensor.datatype not in model.input_datatypes:
             raise InvalidInput(
@@ -202,29 +235,42 @@ class DataPlane:
             raise InvalidInput(
                 f"{model.name}: input shape {list(shape)} does not match [-1, {', '.join(map(str, expected))}]"
             )
+        if shape[0] > limits.max_samples:
+            raise PayloadTooLarge(f"{model.name}: {shape[0]} samples in one request; the limit is {limits.max_samples}")
         if tensor.datatype == "BYTES":  # decode here, so a bad image is refused before it joins a batch
             decoded = np.empty(len(tensor.data), dtype=object)
             for i, item in enumerate(tensor.data):  # one by one: equal-shaped arrays would broadcast
-                decoded[i] = decode_image(item)
+                decoded[i] = decode_image(item, limits.images)
             return decoded, "fp32"
         if tensor.datatype == "UINT8":
-            if min(shape[1:]) < 8:
-                raise InvalidInput(f"{model.name}: images of {shape[1]}x{shape[2]} are too small")
+            height, width = shape[1:]
+            if height * width > limits.max_pixels:
+                raise PayloadTooLarge(f"{model.name}: images of {width}x{height} exceed {limits.max_pixels} pixels")
+            if min(height, width) < limits.min_side:
+                raise InvalidInput(
+                    f"{model.name}: images of {width}x{height} are too small ({limits.min_side} px a side)"
+                )
+            if max(height, width) > limits.max_aspect * min(height, width):
+                raise InvalidInput(f"{model.name}: images of {width}x{height} are too elongated")
             return tensor.data, "fp32"
         codec = {"FP32": "fp32", "FP16": "fp16", "INT8": "int8"}[tensor.datatype]
         return decode_feature(tensor), codec
 
-    async def infer(self, name: str, request: Message) -> Message:
+    async def infer(self, name: str, request: Message, prepared: tuple[np.ndarray, str] | None = None) -> Message:
         model = self.model(name)
-        x, codec = self._validate(model, request)
-        result = await model.batcher.submit(x)
+        x, codec = prepared if prepared is not None else self.validate(model, request)
         if model.output_name == "feature":
             codec = request.parameters.get("codec", codec)
-            if codec not in CODECS:
-                raise InvalidInput(f"unknown codec {codec!r}; expected one of {CODECS}")
-            output = encode_feature("feature", result.output, codec)
+            if not isinstance(codec, str) or codec not in CODECS:
+                raise InvalidInput(f"unknown codec {str(codec)[:40]!r}; expected one of {CODECS}")
+        result = await model.batcher.submit(x)
+        output = np.asarray(result.output, dtype=np.float32)
+        if not np.isfinite(output).all():  # extreme input values overflowed: the input's fault, not the server's
+            raise InvalidInput(f"{model.name}: the input drove the model to non-finite values")
+        if model.output_name == "feature":
+            output = encode_feature("feature", output, codec)
         else:
-            output = TensorData(model.output_name, np.asarray(result.output, dtype=np.float32))
+            output = TensorData(model.output_name, output)
         return Message(
             [output],
             parameters={"compute_ms": round(result.compute_ms, 3), "batch_size": result.batch_size},

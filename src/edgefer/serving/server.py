@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import uvicorn
 from starlette.applications import Starlette
+
+from .http import listening_socket, server_config
+from .limits import ServerLimits
 
 __all__ = ["BackgroundServer"]
 
@@ -15,15 +17,13 @@ __all__ = ["BackgroundServer"]
 class BackgroundServer:
     """Serve an app on a thread; ``port=0`` picks a free port. Use as a context manager so it always stops."""
 
-    def __init__(self, app: Starlette, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only for proto == IPPROTO_TCP,
-        # and without it every response waits ~40 ms (Nagle against the client's delayed ACK).
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind((host, port))
-        self.host, self.port = self.socket.getsockname()
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
+    def __init__(
+        self, app: Starlette, *, host: str = "127.0.0.1", port: int = 0, limits: ServerLimits | None = None
+    ) -> None:
+        self.socket = listening_socket(host, port)
+        self.host, self.port = self.socket.getsockname()[:2]
+        limits = limits or ServerLimits(graceful_shutdown_s=2)
+        self.server = uvicorn.Server(server_config(app, limits, host=host, port=self.port))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
     @property

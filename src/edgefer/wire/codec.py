@@ -18,6 +18,7 @@ from .protocol import TensorData
 __all__ = ["CODECS", "decode_feature", "encode_feature"]
 
 CODECS = ("fp32", "fp16", "int8")
+FEATURE_MAX = float(np.finfo(np.float16).max)  # 65504: a map must fit every codec (real ones stay far below)
 
 
 def encode_feature(name: str, x: np.ndarray, codec: str) -> TensorData:
@@ -43,12 +44,16 @@ def decode_feature(tensor: TensorData | np.ndarray, parameters: Mapping[str, Any
         data, parameters = tensor, parameters or {}
     if data.dtype == np.int8:
         scale = parameters.get("scale")
-        if not isinstance(scale, int | float) or not np.isfinite(scale) or scale <= 0:
-            raise InvalidInput(f"an INT8 feature map needs a positive finite 'scale' parameter, got {scale!r}")
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not np.isfinite(scale) or scale <= 0:
+            raise InvalidInput(f"an INT8 feature map needs a positive finite 'scale' parameter, got {str(scale)[:40]}")
+        if scale > np.finfo(np.float32).max / 127:
+            raise InvalidInput(f"an INT8 scale of {scale:g} overflows float32")
         return data.astype(np.float32) * np.float32(scale)
     if data.dtype in (np.float16, np.float32):
         out = data.astype(np.float32)
         if not np.isfinite(out).all():
             raise InvalidInput("the feature map holds NaN or Inf")
+        if out.size and np.abs(out).max() > FEATURE_MAX:
+            raise InvalidInput(f"the feature map holds values beyond +-{FEATURE_MAX:g}, the range every codec carries")
         return out
     raise InvalidInput(f"a feature map must be FP32, FP16 or INT8, got {data.dtype}")

@@ -6,7 +6,10 @@ __all__ = [
     "InvalidInput",
     "ModelNotFound",
     "PayloadTooLarge",
+    "RequestTimeout",
+    "ServiceUnavailable",
     "ServingError",
+    "TooManyHeaders",
     "Unauthorized",
     "UnsupportedEncoding",
 ]
@@ -30,8 +33,22 @@ class ModelNotFound(ServingError):
     status = 404
 
 
+class RequestTimeout(ServingError):
+    status = 408
+
+
 class PayloadTooLarge(ServingError):
     status = 413
+
+
+class TooManyHeaders(ServingError):
+    status = 431
+
+
+class ServiceUnavailable(ServingError):
+    """The model is momentarily unavailable (a replica restarting): try again."""
+
+    status = 503
 
 
 class UnsupportedEncoding(ServingError):

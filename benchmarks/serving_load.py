@@ -1,0 +1,168 @@
+"""Load on the cloud server: requests/s and latency percentiles per model, client count and runtime.
+
+The server is ``edgefer serve`` in its own process (as deployed), on loopback. For each runtime,
+model and number of concurrent clients, ``--requests`` requests are sent by that many threads, each
+with its own keep-alive connection; the table gives req/s and the p50/p90/p99 latency seen by the
+clients, and the median compute time the server reported (so the rest is HTTP, parsing, queueing).
+
+* ``full``: one 48x48 face as UINT8 (what the ``cloud`` strategy sends as raw pixels);
+* ``split-stage2``: one INT8 Stage2 map (what the ``split`` strategy sends), zstd-compressed.
+
+``--pause PID,...`` stops those processes (SIGSTOP) while measuring and resumes them after, so that
+training in the background does not share the cores with the measurement.
+
+    .venv/bin/python benchmarks/serving_load.py --json docs/serving_load.json --pause $(pgrep -d, -f "edgefer train")
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import numpy as np
+import torch
+
+from edgefer.loading import load_model
+from edgefer.wire import Message, TensorData, compress, decode_message, encode_feature, encode_message
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(checkpoint: str, runtime: str, threads: int):
+    port = free_port()
+    command = [sys.executable, "-m", "edgefer.cli.main", "serve", "--checkpoint", checkpoint, "--no-large",
+               "--port", str(port), "--threads", str(threads), "--runtime", runtime,
+               "--full-runtime", "auto"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server ({runtime}) did not start")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.kill()
+        process.wait()
+
+
+def bodies(checkpoint: str) -> dict[str, tuple[bytes, dict[str, str]]]:
+    """One request body (and headers) per model, as the edge runtime would send it."""
+    model = load_model(checkpoint, "torch")
+    face = np.random.default_rng(0).integers(0, 256, (1, 48, 48), dtype=np.uint8)
+    size = model.preprocess.size
+    with torch.inference_mode():
+        feature = model.split("stage2")[0](torch.randn(1, 3, size, size)).numpy()
+    out = {}
+    for name, tensor, params in (
+        ("full", TensorData("image", face), {}),
+        ("split-stage2", encode_feature("feature", feature, "int8"), {"codec": "int8"}),
+    ):
+        body, headers = encode_message(
+            Message([tensor], parameters={"binary_data_output": True, **params}), kind="inputs"
+        )
+        if name == "split-stage2":
+            body, headers["Content-Encoding"] = compress(body, "zstd"), "zstd"
+        out[name] = (body, headers)
+    return out
+
+
+def load(url: str, model: str, body: bytes, headers: dict, clients: int, requests: int) -> dict:
+    latencies: list[float] = []
+    compute: list[float] = []
+    lock = threading.Lock()
+    counter = iter(range(requests))
+
+    def client() -> None:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            while True:
+                with lock:
+                    if next(counter, None) is None:
+                        return
+                start = time.perf_counter()
+                r = http.post(f"/v2/models/{model}/infer", content=body, headers=headers)
+                elapsed = time.perf_counter() - start
+                r.raise_for_status()
+                message = decode_message(r.content, r.headers.get("inference-header-content-length"), kind="outputs")
+                with lock:
+                    latencies.append(elapsed * 1000)
+                    compute.append(float(message.parameters["compute_ms"]))
+
+    began = time.perf_counter()
+    workers = [threading.Thread(target=client) for _ in range(clients)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    seconds = time.perf_counter() - began
+    p = np.percentile(latencies, [50, 90, 99])
+    return {
+        "model": model, "clients": clients, "requests": len(latencies), "req_per_s": round(len(latencies) / seconds, 1),
+        "p50_ms": round(p[0], 2), "p90_ms": round(p[1], 2), "p99_ms": round(p[2], 2),
+        "compute_ms": round(statistics.median(compute), 2),
+    }  # fmt: skip
+
+
+@contextlib.contextmanager
+def paused(pids: list[int]):
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default="default")
+    parser.add_argument("--runtimes", default="torch,onnxruntime")
+    parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=2, help="the server's compute threads")
+    parser.add_argument("--pause", default="", help="PIDs to stop while measuring (comma-separated)")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    payloads = bodies(args.checkpoint)
+    rows = []
+    pids = [int(p) for p in args.pause.split(",") if p.strip()]
+    with paused(pids):
+        for runtime in args.runtimes.split(","):
+            with serve(args.checkpoint, runtime, args.threads) as url:
+                for model, (body, headers) in payloads.items():
+                    load(url, model, body, headers, 4, 50)  # warm-up
+                    for clients in map(int, args.clients.split(",")):
+                        row = {"runtime": runtime, **load(url, model, body, headers, clients, args.requests)}
+                        rows.append(row)
+                        print(f"{runtime:<12}{model:<14}{clients:>3} clients {row['req_per_s']:8.1f} req/s"
+                              f"  p50 {row['p50_ms']:7.2f}  p90 {row['p90_ms']:7.2f}  p99 {row['p99_ms']:7.2f} ms"
+                              f"  server compute {row['compute_ms']:6.2f} ms", flush=True)  # fmt: skip
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"threads": args.threads, "paused": pids, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
