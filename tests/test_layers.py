@@ -27,15 +27,16 @@ ALLOWED: dict[str, set[str]] = {
     "serving": {"loading", "wire", "data", "__init__"},  # __init__: the version
     "pipeline": {"edge", "faces", "photos", "loading"},
     "annotate": {"pipeline"},
-    "video": {"pipeline", "faces", "photos", "edge", "loading"},
+    "video": {"pipeline", "faces", "photos", "edge", "loading", "tracking"},
     "tracking": {"faces"},
-    "analyze": {"pipeline", "video", "tracking", "faces", "photos", "edge", "loading", "data"},
+    "timeline": set(),
+    "analysis": {"pipeline", "video", "tracking", "faces", "photos", "edge", "loading", "data"},
     "demo": {"pipeline", "edge", "faces", "photos", "loading", "serving", "annotate"},
     "train": {"data", "models", "loading"},
     "prune": {"models", "data", "loading", "train", "bench"},
-    "bench": {"edge", "loading", "serving", "models", "onnxrt", "data", "faces", "photos", "wire"},
+    "bench": {"edge", "loading", "serving", "models", "onnxrt", "data", "faces", "photos", "wire", "video", "tracking"},
     "pretrained": {"loading"},
-    "__init__": {"pretrained", "loading", "analyze"},
+    "__init__": {"pretrained", "loading", "analysis"},
     "cli": {"*"},
 }
 

@@ -33,7 +33,11 @@ def draw_results(rgb: np.ndarray, results: Sequence[FaceResult]) -> np.ndarray:
         x1, y1, x2, y2 = r.box
         color = COLORS.get(r.label, (160, 160, 160))
         cv2.rectangle(out, (x1, y1), (x2, y2), color, thick)
-        text = f"{r.label} {r.scores[r.label]:.0%}"
+        text = (
+            f"{r.label} {r.scores[r.label]:.0%}"
+            if r.track_id is None
+            else f"#{r.track_id} {r.label} {r.scores[r.label]:.0%}"
+        )
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
         top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y2
         cv2.rectangle(out, (x1, top), (x1 + tw + 4, top + th + base + 2), color, -1)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .edge.runtime import Breakdown, EdgeRunner
+from .edge import Breakdown, EdgeRunner, Prediction
 from .faces import Face, FaceDetector, align_face, get_detector, to_gray
 
 __all__ = ["FacePipeline", "FaceResult"]
@@ -23,16 +23,21 @@ class FaceResult:
     box: tuple[int, int, int, int]  # x1, y1, x2, y2 in the photo's pixels
     detection_score: float
     label: str
-    scores: dict[str, float]
+    scores: dict[str, float]  # smoothed over time in a video (see raw_scores)
     breakdown: Breakdown
+    track_id: int | None = None  # in a video: the face's identity across frames
+    raw_scores: dict[str, float] | None = None  # in a video: this frame's scores before smoothing
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "box": list(self.box),
             "label": self.label,
             "scores": {k: round(v, 4) for k, v in self.scores.items()},
             "detection_score": round(self.detection_score, 4),
         }
+        if self.track_id is not None:
+            out["track_id"] = self.track_id
+        return out
 
 
 class FacePipeline:
@@ -64,14 +69,20 @@ class FacePipeline:
         gray = to_gray(rgb)
         return [align_face(gray, f, margin=self.margin, shift=self.shift, rotate=self.rotate) for f in faces]
 
-    def __call__(self, rgb: np.ndarray, faces: list[Face] | None = None) -> list[FaceResult]:
-        """Results for every face in an RGB uint8 image; pass ``faces`` to skip detection (tracking)."""
-        faces = self.detect(rgb) if faces is None else faces
+    def result(self, rgb: np.ndarray, face: Face, prediction: Prediction) -> FaceResult:
+        """A face's result from its prediction: the box clipped to the image."""
         height, width = rgb.shape[:2]
-        results = []
-        for face, crop in zip(faces, self.crops(rgb, faces), strict=True):
-            p = self.runner.predict(crop)
-            x1, y1, x2, y2 = face.box
-            box = (max(int(x1), 0), max(int(y1), 0), min(round(x2), width), min(round(y2), height))
-            results.append(FaceResult(box, face.score, p.label, p.scores, p.breakdown))
-        return results
+        x1, y1, x2, y2 = face.box
+        box = (max(int(x1), 0), max(int(y1), 0), min(round(x2), width), min(round(y2), height))
+        return FaceResult(box, face.score, prediction.label, prediction.scores, prediction.breakdown)
+
+    def __call__(self, rgb: np.ndarray, faces: list[Face] | None = None) -> list[FaceResult]:
+        """Results for every face in an RGB uint8 image; pass ``faces`` to skip detection (tracking).
+
+        The faces are classified together: one forward pass on the device (``edge``), else one
+        request each."""
+        faces = self.detect(rgb) if faces is None else faces
+        if not faces:
+            return []
+        predictions = self.runner.predict_batch(self.crops(rgb, faces))
+        return [self.result(rgb, face, p) for face, p in zip(faces, predictions, strict=True)]

@@ -9,6 +9,7 @@ import typer
 
 from .crossval import crossval
 from .demo import demo
+from .ensemble import ensemble
 from .evaluate import evaluate
 from .export import export
 from .models import models
@@ -35,6 +36,7 @@ app.command(help="Params, MACs and batch-1 CPU latency per model (the paper's Ta
 app.command(help="Train a model on FER2013 with per-epoch checkpoints and --resume.")(train)
 app.command(help="Accuracy, macro-F1, per-class accuracy and confusion matrix of a checkpoint.")(evaluate)
 app.command(help="Subject-disjoint k-fold accuracy on CK+, fine-tuning from a checkpoint.")(crossval)
+app.command(help="Combine trained checkpoints into one ensemble model (the cloud's larger model).")(ensemble)
 app.command(
     help="Export a checkpoint to ONNX or OpenVINO (FP32, FP16, INT8; whole or split), checked against PyTorch."
 )(export)

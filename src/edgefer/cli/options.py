@@ -18,6 +18,7 @@ from ..escalation import MEASURES
 from ..export import FORMATS, PRECISIONS
 from ..faces.detectors import DETECTORS
 from ..loading import RUNTIME_CHOICES
+from ..tracking import SMOOTHERS, TRACKERS
 
 
 def _choices(name: str, values: tuple[str, ...] | list[str]) -> type[StrEnum]:
@@ -32,6 +33,8 @@ Precision = _choices("Precision", PRECISIONS)
 TTA = _choices("TTA", TTA_MODES)
 ConfidenceMeasure = _choices("ConfidenceMeasure", MEASURES)
 Engine = _choices("Engine", ("local", "ray"))
+Tracker = _choices("Tracker", (*TRACKERS, "none"))
+Smoothing = _choices("Smoothing", SMOOTHERS)
 
 CheckpointOpt = Annotated[
     str,

@@ -1,0 +1,81 @@
+"""The paper's Table 1 under one recipe: params, MACs, PublicTest accuracy, macro-F1, ONNX Runtime latency.
+
+Every row is a checkpoint trained with the same recipe (``strong``: same data, epochs, augmentation,
+FER+ votes; each model at its own input size, which the table gives). Accuracy and macro-F1 are on
+FER2013 PublicTest with flip TTA (and ten-crop in its own column); latency is batch-1 ONNX Runtime
+at 1 thread, FP32, the median of interleaved rounds (all models timed in turn, so the machine's
+noise falls on all alike). ``NAME=CKPT`` names a row; a missing checkpoint is reported as such.
+
+    .venv/bin/python benchmarks/table1.py ShuffleNetV2=runs/long/shufflenet/last \\
+        "ShuffleNetV2 + ASP + SFP=runs/long/shufflenet_asp_sfp/last" ResNet18=runs/long/resnet18_48/last \\
+        mini-Xception=runs/long/mini_xception_48/last --data ../shared/data/fer2013/fer2013.csv.gz \
+        --json docs/table1.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+from edgefer.bench.profiling import count_macs, count_params, time_interleaved
+from edgefer.data import load_fer2013
+from edgefer.loading import load_model
+from edgefer.onnxrt import export_onnx, ort_session
+from edgefer.train import evaluate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("rows", nargs="+", help="NAME=CHECKPOINT")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    test = load_fer2013(args.data, splits=["PublicTest"])["PublicTest"]
+    rows, calls = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in args.rows:
+            name, _, path = spec.rpartition("=")
+            name = name or path
+            if not (Path(path) / "model.json").is_file():
+                rows.append({"model": name, "checkpoint": path, "missing": True})
+                continue
+            model = load_model(path, "torch")
+            size = model.preprocess.size
+            example = torch.zeros(1, 3, size, size)
+            flip = evaluate(model.net, test, model.preprocess, tta="flip")
+            tencrop = evaluate(model.net, test, model.preprocess, tta="tencrop")
+            onnx = export_onnx(model.net, example, Path(tmp) / f"{len(rows)}.onnx")
+            session = ort_session(onnx, 1, spin=False)
+            x = example.numpy()
+            calls[name] = lambda s=session, x=x: s.run(None, {"input": x})
+            rows.append({
+                "model": name, "checkpoint": path, "arch": model.meta.name, "input": size,
+                "params": count_params(model.net), "macs": count_macs(model.net, example),
+                "accuracy": round(flip["accuracy"], 4), "accuracy_tencrop": round(tencrop["accuracy"], 4),
+                "macro_f1": round(flip["macro_f1"], 4),
+                "recall": {c: round(v["accuracy"], 4) for c, v in flip["per_class"].items()},
+                "epochs": model.meta.metrics.get("epoch"), "recipe": model.meta.recipe.get("name"),
+            })  # fmt: skip
+        medians = time_interleaved(calls, rounds=args.rounds, per_round=10, warmup=20) if calls else {}
+    for row in rows:
+        if row["model"] in medians:
+            row["ort_ms"] = round(1000 * medians[row["model"]], 3)
+    print(f"{'model':<28}{'input':>6}{'params':>11}{'MMACs':>9}{'acc':>8}{'10-crop':>9}{'F1':>7}{'ORT ms':>8}")
+    for r in rows:
+        if r.get("missing"):
+            print(f"{r['model']:<28} (not trained: {r['checkpoint']})")
+            continue
+        print(f"{r['model']:<28}{r['input']:>6}{r['params']:>11,}{r['macs'] / 1e6:>9.1f}{r['accuracy']:>8.2%}"
+              f"{r['accuracy_tencrop']:>9.2%}{r['macro_f1']:>7.3f}{r.get('ort_ms', float('nan')):>8.2f}")  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Tracking, smoothing and speed on a clip with ground truth (edgefer.bench.clips).
+
+The clip: ``--people`` FER2013 PublicTest faces (their labels known) moving across a 640x480 frame,
+entering and leaving, two pairs crossing, written as MP4 at 25 FPS. For every configuration
+(tracker x detection interval x smoothing) the whole video loop runs, and against the ground truth:
+
+* IDF1, ID switches, MOTA and recall (``motmetrics``, boxes matched at IoU >= 0.3: the truth is the
+  pasted square, FER2013's frame, while RetinaFace boxes the face itself, measured 0.78x as wide;
+  so a perfect detection reaches an IoU of only 0.6-0.8 with it);
+* label accuracy per frame: the share of ground-truth faces, matched to a tracked face, whose label
+  is right (the smoothed label, or the raw one for ``none``);
+* flicker: label changes per track per second;
+* FPS: end to end (decode, detect, track, align, classify, draw, encode the annotated copy).
+
+``--runtimes`` and ``--detect-sides`` also time the classifier's runtime and the detector's input
+size. Training in the background can be paused while timing (``--pause PIDS``).
+
+    .venv/bin/python benchmarks/video_tracking.py --data ../shared/data/fer2013/fer2013.csv.gz \
+        --json docs/video_tracking.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import signal
+import tempfile
+from pathlib import Path
+
+import cv2
+import motmetrics as mm
+import numpy as np
+
+from edgefer.annotate import draw_results
+from edgefer.bench.clips import ClipTruth, make_clip
+from edgefer.data import load_fer2013
+from edgefer.edge import EdgeRunner
+from edgefer.faces import get_detector
+from edgefer.loading import load_model
+from edgefer.pipeline import FacePipeline
+from edgefer.video import run_video
+
+
+def iou(a, b) -> float:
+    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0, x2 - x1) * max(0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+MATCH_IOU = 0.3
+
+
+def score(truth: ClipTruth, frames: list[list], classes: list[str], fps: float) -> dict:
+    """IDF1, ID switches, MOTA, label accuracy and flicker of one run's per-frame results."""
+    acc = mm.MOTAccumulator(auto_id=True)
+    right = total = 0
+    labels_by_track: dict[int, list[str]] = {}
+    for gt, results in zip(truth.boxes, frames, strict=True):
+        gt_ids, gt_boxes = list(gt), [gt[i] for i in gt]
+        ids = [r.track_id if r.track_id is not None else -1 - k for k, r in enumerate(results)]
+        boxes = [r.box for r in results]
+        distances = np.array([[1 - iou(g, b) if iou(g, b) >= MATCH_IOU else np.nan for b in boxes] for g in gt_boxes])
+        acc.update(gt_ids, ids, distances.reshape(len(gt_boxes), len(boxes)))
+        for g_index, g in enumerate(gt_ids):  # label accuracy on the faces matched by IoU
+            candidates = [(iou(gt_boxes[g_index], b), k) for k, b in enumerate(boxes)]
+            best = max(candidates, default=(0, None))
+            if best[0] >= MATCH_IOU:
+                total += 1
+                right += results[best[1]].label == classes[truth.labels[g]]
+        for r in results:
+            if r.track_id is not None:
+                labels_by_track.setdefault(r.track_id, []).append(r.label)
+    summary = mm.metrics.create().compute(acc, metrics=["idf1", "num_switches", "mota", "recall"], name="run")
+    changes = sum(sum(a != b for a, b in itertools.pairwise(seq)) for seq in labels_by_track.values())
+    seconds = sum(len(seq) for seq in labels_by_track.values()) / fps
+    return {
+        "idf1": round(float(summary["idf1"].iloc[0]), 4),
+        "id_switches": int(summary["num_switches"].iloc[0]),
+        "mota": round(float(summary["mota"].iloc[0]), 4),
+        "recall": round(float(summary["recall"].iloc[0]), 4),
+        "label_accuracy": round(right / total, 4) if total else None,
+        "flicker_per_track_s": round(changes / seconds, 4) if seconds else None,
+        "gt_faces_matched": total,
+    }
+
+
+@contextlib.contextmanager
+def paused(pids: list[int]):
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="FER2013 CSV: PublicTest faces become the clip's people")
+    parser.add_argument("--people", type=int, default=6)
+    parser.add_argument("--frames", type=int, default=375, help="15 s at 25 FPS")
+    parser.add_argument("--trackers", default="bytetrack,sort,ocsort")
+    parser.add_argument("--every", default="1,5")
+    parser.add_argument("--smooth", default="none,ema,median,hmm")
+    parser.add_argument("--runtimes", default="onnxruntime,torch")
+    parser.add_argument("--detect-sides", default="320,480,640")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--checkpoint", default="default")
+    parser.add_argument("--pause", default="")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    test = load_fer2013(args.data, splits=["PublicTest"])["PublicTest"]
+    rng = np.random.default_rng(1)
+    picks = rng.choice(len(test), args.people, replace=False)
+    pids = [int(p) for p in args.pause.split(",") if p.strip()]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, paused(pids):
+        clip = Path(tmp) / "clip.mp4"
+        truth = make_clip(clip, list(test.images[picks]), list(test.labels[picks]), frames=args.frames)
+        models = {rt: load_model(args.checkpoint, rt, args.threads) for rt in args.runtimes.split(",")}
+
+        def run(tracker, every, smooth, runtime, side) -> dict:
+            runner = EdgeRunner(models[runtime])
+            detector = get_detector("retinaface", threads=args.threads, max_side=side, retry_scale=None)
+            pipeline = FacePipeline(runner, detector=detector)
+            classes = runner.classes
+            frames: list[list] = []
+            capture = cv2.VideoCapture(str(clip))
+            stats = run_video(capture, pipeline, out=Path(tmp) / "out.mp4", every=every, tracker=tracker,
+                              smooth=smooth, draw=draw_results, on_frame=lambda i, t, r: frames.append(r))  # fmt: skip
+            capture.release()
+            row = {"tracker": tracker, "every": every, "smooth": smooth, "runtime": runtime, "detect_side": side,
+                   "fps": round(stats.fps, 1), **{f"ms_{k}": round(stats.ms(k), 2) for k in stats.parts}}  # fmt: skip
+            row |= score(truth, frames, classes, truth.fps)
+            print(json.dumps(row), flush=True)
+            return row
+
+        first_runtime, first_side = args.runtimes.split(",")[0], int(args.detect_sides.split(",")[0])
+        for tracker, every, smooth in itertools.product(
+            args.trackers.split(","), map(int, args.every.split(",")), args.smooth.split(",")
+        ):
+            rows.append(run(tracker, every, smooth, first_runtime, first_side))
+        for runtime, side, every in itertools.product(
+            args.runtimes.split(","), map(int, args.detect_sides.split(",")), map(int, args.every.split(","))
+        ):
+            if (runtime, side) != (first_runtime, first_side):
+                rows.append(run("bytetrack", every, "hmm", runtime, side))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"people": args.people, "frames": args.frames, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

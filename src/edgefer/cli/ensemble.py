@@ -1,0 +1,58 @@
+"""``edgefer ensemble``: several trained checkpoints as one model (the cloud's larger model).
+
+Usage:
+    edgefer ensemble runs/long/resnet18_48/last runs/long/shufflenet/last runs/long/shufflenet_asp_sfp/last \\
+        --out runs/large --data ../shared/data/fer2013/fer2013.csv.gz
+
+The ensemble averages its members' probabilities; each member keeps its own input size (the
+ensemble's input is the largest, and the others get it resized). It is saved as an ordinary
+checkpoint, so ``evaluate``, ``export``, ``serve --large`` and the edge runtime take it. With
+``--data`` it is scored on PublicTest and the score is stored with it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import TTA, TTAOpt
+
+
+def ensemble(
+    members: Annotated[list[str], typer.Argument(help="Checkpoint folders (or 'default') to combine.")],
+    out: Annotated[Path, typer.Option(help="Where to write the ensemble's checkpoint.")],
+    data: Annotated[Path | None, typer.Option(help="FER2013 CSV: score the ensemble on PublicTest.")] = None,
+    tta: TTAOpt = TTA.flip,
+) -> None:
+    """Combine checkpoints into one ensemble checkpoint (averaged probabilities)."""
+    from ..data import load_test_split
+    from ..loading import load_model, make_ensemble, save_checkpoint
+    from ..train import evaluate
+
+    if len(members) < 2:
+        raise typer.BadParameter("an ensemble needs at least two members")
+    models = [load_model(m, "torch") for m in members]
+    classes = models[0].classes
+    for path, model in zip(members, models, strict=True):
+        if model.classes != classes:
+            raise typer.BadParameter(f"{path} predicts {model.classes}, {members[0]} {classes}")
+        if (model.preprocess.mean, model.preprocess.std) != (models[0].preprocess.mean, models[0].preprocess.std):
+            raise typer.BadParameter(f"{path} normalises differently from {members[0]}: train them on the same data")
+    largest = max(models, key=lambda m: m.preprocess.size)
+    net = make_ensemble([m.net for m in models], [m.preprocess.size for m in models])
+    meta = {
+        "classes": classes,
+        "preprocess": largest.preprocess.as_dict(),
+        "recipe": {"tta": str(tta), "name": "ensemble"},
+        "members": [str(m) for m in members],
+        "member_metrics": [m.meta.metrics for m in models],
+    }
+    if data is not None:
+        report = evaluate(net, load_test_split(data, classes), largest.preprocess, tta=str(tta))
+        meta["metrics"] = {k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}
+        typer.echo(json.dumps(meta["metrics"]))
+    save_checkpoint(out, net, meta)
+    typer.echo(f"ensemble of {len(members)} -> {out}")

@@ -1,0 +1,185 @@
+"""Faces across the frames of a video: stable IDs, boxes predicted between detections, smoothed expressions.
+
+:class:`FaceTracker` wraps a multi-object tracker of the ``trackers`` package (ByteTrack by default;
+SORT and OC-SORT too: Kalman filters and Hungarian matching, chosen by measurement in
+docs/RESULTS.md, "Video"). On a frame with detections it matches them to tracks and gives each face
+a track ID; on a frame without (``update(None)``), every track's Kalman filter predicts where its
+face has moved, so boxes move between detections instead of being held. A predicted face keeps
+its last detection's eyes, moved and scaled with its box, for the alignment.
+
+:class:`ExpressionSmoother` smooths each track's expression probabilities over time, so that a
+label does not flicker from frame to frame: an exponential moving average, a median over a window,
+or an HMM forward filter with a sticky transition matrix. The raw scores stay available.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .faces import Face
+
+__all__ = ["SMOOTHERS", "TRACKERS", "ExpressionSmoother", "FaceTracker", "TrackedFace"]
+
+TRACKERS = ("bytetrack", "sort", "ocsort")
+SMOOTHERS = ("none", "ema", "median", "hmm")
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    track_id: int
+    face: Face  # the detector's box on a detection frame, else the track's predicted box
+    detected: bool
+
+
+def _tracker(kind: str, fps: float, lost_seconds: float):
+    import trackers
+
+    common = {"lost_track_buffer": max(1, round(lost_seconds * 30)), "frame_rate": fps, "minimum_consecutive_frames": 1}
+    if kind == "bytetrack":
+        return trackers.ByteTrackTracker(track_activation_threshold=0.3, high_conf_det_threshold=0.5, **common)
+    if kind == "sort":
+        return trackers.SORTTracker(track_activation_threshold=0.3, **common)
+    if kind == "ocsort":
+        return trackers.OCSORTTracker(**common)
+    raise ValueError(f"unknown tracker {kind!r}; expected one of {TRACKERS}")
+
+
+def _moved(face: Face, box: tuple[float, float, float, float]) -> Face:
+    """``face`` with its box replaced by ``box`` and its eyes moved and scaled along."""
+    if face.eyes is None:
+        return replace(face, box=box)
+    (ox1, oy1, ox2, oy2), (nx1, ny1, nx2, ny2) = face.box, box
+    sx, sy = (nx2 - nx1) / max(ox2 - ox1, 1e-6), (ny2 - ny1) / max(oy2 - oy1, 1e-6)
+    eyes = tuple((nx1 + (x - ox1) * sx, ny1 + (y - oy1) * sy) for x, y in face.eyes)
+    return replace(face, box=box, eyes=eyes, landmarks=None)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+class FaceTracker:
+    """Track IDs for detected faces, and each track's predicted box on the frames between detections.
+
+    The tracker is updated only on frames with detections, with each frame's time, so its Kalman
+    filters step over the frames in between; on those, :meth:`update` with ``faces=None`` predicts
+    every track's box at that frame's time on a copy of its filter, leaving the tracker untouched.
+
+    IDs are this class's, one per tracklet of the tracker, given at a face's first detection (the
+    trackers confirm a new track only at its second, which would leave a face unreported until
+    then when detecting every few frames); a tracklet keeps its ID while the tracker keeps it.
+
+    Args:
+        kind: ``bytetrack``, ``sort`` or ``ocsort``.
+        fps: the video's frame rate.
+        lost_seconds: how long a track survives without a matching detection.
+    """
+
+    def __init__(self, kind: str = "bytetrack", *, fps: float = 25.0, lost_seconds: float = 1.0) -> None:
+        self.kind, self.fps = kind, fps
+        self.tracker = _tracker(kind, fps, lost_seconds)
+        self._ids: dict[object, int] = {}  # tracklet -> its ID (the tracklet object itself is the key)
+        self._last: dict[int, Face] = {}  # ID -> its last detected face
+        self._next_id = 0
+        self._updated_at: float | None = None  # the time of the last detection frame
+
+    def update(self, faces: list[Face] | None, timestamp: float) -> list[TrackedFace]:
+        """Tracked faces at ``timestamp`` (seconds): matched to ``faces``, or predicted when ``faces`` is None."""
+        if faces is None:
+            return self._predicted(timestamp)
+        import supervision as sv
+
+        boxes = np.asarray([f.box for f in faces], dtype=np.float32).reshape(-1, 4)
+        detections = sv.Detections(xyxy=boxes, confidence=np.asarray([f.score for f in faces], dtype=np.float32))
+        self.tracker.update(detections, timestamp=timestamp)
+        self._updated_at = timestamp
+        alive = set(map(id, self.tracker.tracks))
+        self._ids = {t: i for t, i in self._ids.items() if id(t) in alive}
+        out, taken = [], set()
+        for track in self.tracker.tracks:
+            if track.time_since_update != 0:  # not matched to a detection on this frame
+                continue
+            state = track.get_state_bbox()
+            best = max(((_iou(state, b), k) for k, b in enumerate(boxes) if k not in taken), default=(0.0, -1))
+            if best[0] < 0.5:
+                continue
+            taken.add(best[1])
+            if track not in self._ids:
+                self._ids[track] = self._next_id
+                self._next_id += 1
+            tid = self._ids[track]
+            self._last[tid] = faces[best[1]]
+            out.append(TrackedFace(tid, faces[best[1]], detected=True))
+        self._last = {i: f for i, f in self._last.items() if i in self._ids.values()}
+        return out
+
+    def _predicted(self, timestamp: float) -> list[TrackedFace]:
+        if self._updated_at is None:
+            return []
+        step = (timestamp - self._updated_at) * self.fps
+        out = []
+        for track in self.tracker.tracks:
+            tid = self._ids.get(track)
+            if tid is None or tid not in self._last:
+                continue
+            estimator = copy.deepcopy(track.state_estimator)
+            if step > 0:
+                estimator.predict(step, self.fps)
+            box = tuple(float(v) for v in estimator.state_to_bbox())
+            out.append(TrackedFace(tid, _moved(self._last[tid], box), detected=False))
+        return out
+
+
+class ExpressionSmoother:
+    """Per-track smoothing of expression probabilities (K classes).
+
+    ``ema``: p = a * q + (1 - a) * p_prev. ``median``: the per-class median of the last ``window``
+    frames, renormalised. ``hmm``: a forward filter, p ∝ q ⊙ (T p_prev) with T = (1 - s) I + s / K,
+    treating the classifier's probabilities as emission likelihoods; ``s`` is the chance of changing
+    expression between frames. ``none`` returns the raw probabilities.
+    """
+
+    def __init__(self, kind: str = "hmm", *, alpha: float = 0.3, window: int = 7, switch: float = 0.05) -> None:
+        if kind not in SMOOTHERS:
+            raise ValueError(f"unknown smoothing {kind!r}; expected one of {SMOOTHERS}")
+        self.kind, self.alpha, self.window, self.switch = kind, alpha, window, switch
+        self._state: dict[int, np.ndarray] = {}
+        self._history: dict[int, deque] = {}
+
+    def __call__(self, track_id: int, probs: np.ndarray) -> np.ndarray:
+        q = np.asarray(probs, dtype=np.float64)
+        if self.kind == "none":
+            return q
+        if self.kind == "median":
+            history = self._history.setdefault(track_id, deque(maxlen=self.window))
+            history.append(q)
+            p = np.median(np.stack(history), axis=0)
+            return p / p.sum()
+        previous = self._state.get(track_id)
+        if previous is None:
+            p = q
+        elif self.kind == "ema":
+            p = self.alpha * q + (1 - self.alpha) * previous
+        else:  # hmm
+            k = len(q)
+            prior = (1 - self.switch) * previous + self.switch / k
+            p = q * prior
+            p = p / p.sum() if p.sum() > 0 else q
+        self._state[track_id] = p
+        return p
+
+    def forget(self, track_ids: set[int]) -> None:
+        """Drop the state of tracks that ended."""
+        for tid in list(self._state):
+            if tid not in track_ids:
+                self._state.pop(tid, None)
+        for tid in list(self._history):
+            if tid not in track_ids:
+                self._history.pop(tid, None)

@@ -1,0 +1,229 @@
+"""Video and batch use: tracked faces with stable IDs, predicted boxes between detections, smoothed
+expressions, per-person outputs, bad input, and the one-call API."""
+
+import itertools
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import CLASSES, words
+from edgefer.bench.clips import make_clip
+from edgefer.cli.main import app
+from edgefer.faces import Face
+from edgefer.timeline import plot_timeline, summarize_tracks
+from edgefer.tracking import ExpressionSmoother, FaceTracker
+from edgefer.video import frames_of, run_video
+
+runner = CliRunner()
+
+
+def _face(cx, cy, side=80, score=0.95):
+    half = side / 2
+    return Face((cx - half, cy - half, cx + half, cy + half), score, eyes=((cx - 15, cy - 10), (cx + 15, cy - 10)))
+
+
+@pytest.mark.parametrize("kind", ["bytetrack", "sort", "ocsort"])
+def test_two_moving_faces_keep_their_ids_and_are_predicted_between_detections(kind):
+    tracker = FaceTracker(kind, fps=25)
+    ids_a, ids_b, predicted = set(), set(), []
+    for frame in range(60):
+        a, b = (100 + 4 * frame, 120), (500 - 4 * frame, 300)  # one goes right, the other left
+        t = frame / 25
+        if frame % 5 == 0:
+            out = tracker.update([_face(*a), _face(*b)], t)
+            assert len(out) == 2 and all(o.detected for o in out)  # an ID from the first detection on
+        else:
+            out = tracker.update(None, t)
+            predicted += [o for o in out if not o.detected]
+        for o in out:
+            centre = ((o.face.box[0] + o.face.box[2]) / 2, (o.face.box[1] + o.face.box[3]) / 2)
+            (ids_a if abs(centre[1] - 120) < 40 else ids_b).add(o.track_id)
+    assert len(ids_a) == 1 and len(ids_b) == 1 and ids_a != ids_b
+    moving = [o for o in predicted if o.track_id in ids_a]
+    xs = [(o.face.box[0] + o.face.box[2]) / 2 for o in moving[-8:]]
+    assert xs == sorted(xs) and xs[-1] - xs[0] > 10  # predicted boxes move with the face, not held
+    eyes = moving[-1].face.eyes
+    assert eyes[0][0] < eyes[1][0]  # the eyes moved with the box
+
+
+def test_smoothers():
+    q = np.array([0.1, 0.9])
+    ema = ExpressionSmoother("ema", alpha=0.5)
+    ema(1, np.array([1.0, 0.0]))
+    np.testing.assert_allclose(ema(1, q), [0.55, 0.45])
+    median = ExpressionSmoother("median", window=3)
+    for probs in ([1.0, 0.0], [0.0, 1.0], [0.8, 0.2]):
+        out = median(7, np.array(probs))
+    np.testing.assert_allclose(out, [0.8, 0.2])
+    hmm = ExpressionSmoother("hmm", switch=0.1)
+    hmm(1, np.array([0.9, 0.1]))
+    expected = np.array([0.9 * 0.9 + 0.05, 0.1 * 0.9 + 0.05]) * q
+    np.testing.assert_allclose(hmm(1, q), expected / expected.sum())
+    assert ExpressionSmoother("none")(1, q) is not None
+    with pytest.raises(ValueError, match="smoothing"):
+        ExpressionSmoother("kalman")
+
+
+def test_smoothing_cuts_flicker_on_a_noisy_sequence():
+    rng = np.random.default_rng(0)
+    truth = 2
+    raw, smooth = [], []
+    smoother = ExpressionSmoother("hmm")
+    for _ in range(300):
+        q = rng.dirichlet(np.ones(7))
+        q[truth] += 0.25
+        q /= q.sum()
+        raw.append(int(q.argmax()))
+        smooth.append(int(smoother(0, q).argmax()))
+
+    def flips(labels):
+        return sum(a != b for a, b in itertools.pairwise(labels))
+
+    assert flips(smooth) < flips(raw) / 4
+    assert np.mean(np.array(smooth) == truth) >= np.mean(np.array(raw) == truth)
+
+
+def test_the_clip_knows_which_faces_are_visible(tmp_path):
+    faces = [np.full((48, 48), 60 + 40 * i, np.uint8) for i in range(4)]
+    truth = make_clip(tmp_path / "clip.mp4", faces, [0, 1, 2, 3], frames=60, seed=3)
+    assert len(truth.boxes) == 60 and truth.labels == {0: 0, 1: 1, 2: 2, 3: 3}
+    assert sum(map(len, truth.boxes)) > 0
+    for boxes in truth.boxes:
+        for x1, y1, x2, y2 in boxes.values():
+            assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 480
+    capture = cv2.VideoCapture(str(tmp_path / "clip.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 60
+    assert {"frame", "id", "x1", "label"} <= set(truth.rows()[0])
+
+
+def _mjpeg(path, frames=10, bad=()):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(frames):
+        writer.write(np.full((48, 64, 3), i * 20, np.uint8))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]
+    for b in bad:
+        data[starts[b] : starts[b] + 200] = b"\0" * 200  # that frame's JPEG (~220 bytes) can no longer be decoded
+    path.write_bytes(bytes(data))
+
+
+def test_an_undecodable_frame_is_skipped_and_counted(tmp_path):
+    path = tmp_path / "bad.avi"
+    _mjpeg(path, bad=(4,))
+    items = list(frames_of(cv2.VideoCapture(str(path))))
+    assert [i for i, f in items if f is None] == [4]
+    assert len([f for _, f in items if f is not None]) == 9
+
+
+class _Camera:
+    """A capture that delivers a few frames and then disappears."""
+
+    def __init__(self, frames):
+        self.frames = frames
+
+    def read(self):
+        if self.frames:
+            self.frames -= 1
+            return True, np.full((120, 160, 3), 90, np.uint8)
+        return False, None
+
+    def get(self, prop):
+        return 0.0
+
+
+class _NoFaces:
+    def __call__(self, rgb):
+        return []
+
+
+def _pipeline(tiny):
+    from edgefer.edge import EdgeRunner
+    from edgefer.pipeline import FacePipeline
+
+    return FacePipeline(EdgeRunner(tiny), detector=_NoFaces())
+
+
+def test_a_camera_that_disappears_ends_the_run_and_everything_is_written(tiny, tmp_path):
+    out = tmp_path / "out.mp4"
+    stats = run_video(_Camera(7), _pipeline(tiny), out=out, live=True)
+    assert stats.frames == 7 and stats.skipped == 0
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 7
+
+
+def test_a_video_without_faces_gives_an_empty_summary_and_a_timeline(tmp_path):
+    frames = pd.DataFrame(columns=["frame", "time", "track_id", "label", *CLASSES])
+    assert summarize_tracks(frames, CLASSES).empty
+    assert plot_timeline(frames, CLASSES, tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_summary_and_timeline_per_person(tmp_path):
+    rows = []
+    for t in range(50):
+        for track, label in ((1, "happy"), (2, "sad" if t < 40 else "neutral")):
+            scores = dict.fromkeys(CLASSES, 0.0)
+            scores[label] = 1.0
+            rows.append({"frame": t, "time": t / 25, "track_id": track, "label": label, **scores})
+    frames = pd.DataFrame(rows)
+    people = summarize_tracks(frames, CLASSES).set_index("track_id")
+    assert people.loc[1, "dominant"] == "happy" and people.loc[2, "dominant"] == "sad"
+    assert people.loc[2, "share_sad"] == pytest.approx(0.8) and people.loc[1, "duration_s"] == pytest.approx(49 / 25)
+    assert plot_timeline(frames, CLASSES, tmp_path / "people.png").stat().st_size > 5000
+
+
+@pytest.fixture(scope="module")
+def people_clip(tmp_path_factory):
+    """Two sample photos' faces crossing in a short clip (real faces, so RetinaFace finds them)."""
+    from edgefer.faces import get_detector
+    from edgefer.photos import read_photo, sample_photos
+
+    detector, faces = get_detector("retinaface"), []
+    for path in sample_photos():
+        rgb = read_photo(path)
+        (face,) = detector(rgb)
+        x1, y1, x2, y2 = (int(v) for v in face.box)
+        side, cx, cy = max(x2 - x1, y2 - y1), (x1 + x2) // 2, (y1 + y2) // 2
+        faces.append(rgb[max(cy - side // 2, 0) : cy + side // 2, max(cx - side // 2, 0) : cx + side // 2])
+    path = tmp_path_factory.mktemp("clip") / "people.mp4"
+    truth = make_clip(path, faces, [3, 6], frames=50, seed=2)
+    return path, truth
+
+
+@pytest.mark.slow
+def test_video_command_writes_per_frame_rows_a_summary_and_a_timeline(people_clip, tmp_path):
+    path, _ = people_clip
+    table, lines, summary, timeline = (tmp_path / n for n in ("f.csv", "f.jsonl", "p.csv", "t.png"))
+    outputs = ["--csv", str(table), "--jsonl", str(lines), "--summary", str(summary), "--timeline", str(timeline)]
+    result = runner.invoke(app, ["video", str(path), "--every", "5", *outputs, "--out", str(tmp_path / "o.mp4")])
+    assert result.exit_code == 0, result.output
+    assert "FPS end to end" in words(result.stdout)
+    rows = pd.read_csv(table)
+    assert {"frame", "time", "track_id", "x1", "label", "raw_happy"} <= set(rows.columns)
+    assert rows["track_id"].notna().all() and rows["frame"].is_monotonic_increasing
+    record = json.loads(lines.read_text().splitlines()[0])
+    assert set(record) == {"frame", "time", "track_id", "box", "label", "scores", "raw_scores"}
+    people = pd.read_csv(summary)
+    assert len(people) >= 1 and set(people["dominant"]) <= set(CLASSES)
+    assert timeline.stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_analyze_photos_and_video_return_dataframes(people_clip, tmp_path):
+    import edgefer
+    from edgefer.photos import sample_photos
+
+    (tmp_path / "broken.jpg").write_bytes(b"not a photo")
+    photo = cv2.cvtColor(cv2.imread(str(sample_photos()[0])), cv2.COLOR_BGR2RGB)
+    table = edgefer.analyze([*sample_photos(), tmp_path / "broken.jpg", photo])
+    assert list(table.columns[:8]) == ["file", "face", "x1", "y1", "x2", "y2", "detection_score", "label"]
+    assert set(CLASSES) <= set(table.columns) and "error" in table.columns
+    assert table["error"].notna().sum() == 1 and (table["label"].dropna().isin(CLASSES)).all()
+    assert len(table.dropna(subset=["label"])) == 3  # one face in each readable photo and in the array
+    frames = edgefer.analyze_video(people_clip[0], every=5)
+    assert {"frame", "time", "track_id", "label", *CLASSES} <= set(frames.columns) and len(frames) > 20
+    with pytest.raises(FileNotFoundError):
+        edgefer.analyze_video(tmp_path / "missing.mp4")
