@@ -130,13 +130,19 @@ def teacher_run(tmp_path_factory):
 def test_strong_recipe_trains_with_every_ingredient_and_records_them(teacher_run, tmp_path):
     _, data = teacher_run
     recipe = dataclasses.replace(
-        RECIPES["strong"], input_size=48, epochs=1, batch_size=32, logit_adjust=1.0, tta="tencrop"
+        RECIPES["strong"],
+        input_size=48,
+        epochs=1,
+        batch_size=32,
+        logit_adjust=1.0,
+        tta="tencrop",
+        mixing=Mixing(mixup=0.2, cutmix=1.0, p=1.0),
     )
     votes = np.eye(7, dtype=np.int64)[data[0].labels] * 10
     best = train("shufflenet_asp_sfp", *data, tmp_path, recipe=recipe, overrides=OVERRIDES, votes=votes)
     assert 0 <= best["accuracy"] <= 1
     meta = json.loads((tmp_path / "last" / "model.json").read_text())
-    assert meta["recipe"]["mixing"]["cutmix"] == 1.0 and meta["recipe"]["votes_weight"] == 0.5
+    assert meta["recipe"]["mixing"]["cutmix"] == 1.0 and meta["recipe"]["votes_weight"] == 0.25
     assert meta["recipe"]["photometric"]["jpeg_p"] > 0 and meta["recipe"]["tta"] == "tencrop"
     with pytest.raises(ValueError, match="votes"):
         train("shufflenet", *data, tmp_path / "x", recipe=recipe)
