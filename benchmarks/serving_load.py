@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -32,6 +30,7 @@ import httpx
 import numpy as np
 import torch
 
+from edgefer.bench.profiling import parse_pids, paused
 from edgefer.loading import load_model
 from edgefer.wire import Message, TensorData, compress, decode_message, encode_feature, encode_message
 
@@ -122,19 +121,6 @@ def load(url: str, model: str, body: bytes, headers: dict, clients: int, request
     }  # fmt: skip
 
 
-@contextlib.contextmanager
-def paused(pids: list[int]):
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default="default")
@@ -147,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     payloads = bodies(args.checkpoint)
     rows = []
-    pids = [int(p) for p in args.pause.split(",") if p.strip()]
+    pids = parse_pids(args.pause)
     with paused(pids):
         for runtime in args.runtimes.split(","):
             with serve(args.checkpoint, runtime, args.threads) as url:

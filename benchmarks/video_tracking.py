@@ -22,11 +22,8 @@ size. Training in the background can be paused while timing (``--pause PIDS``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
-import os
-import signal
 import tempfile
 from pathlib import Path
 
@@ -36,6 +33,7 @@ import numpy as np
 
 from edgefer.annotate import draw_results
 from edgefer.bench.clips import ClipTruth, make_clip
+from edgefer.bench.profiling import parse_pids, paused
 from edgefer.data import load_fer2013
 from edgefer.edge import EdgeRunner
 from edgefer.faces import get_detector
@@ -88,19 +86,6 @@ def score(truth: ClipTruth, frames: list[list], classes: list[str], fps: float) 
     }
 
 
-@contextlib.contextmanager
-def paused(pids: list[int]):
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="FER2013 CSV: PublicTest faces become the clip's people")
@@ -123,7 +108,7 @@ def main() -> None:
     test = load_fer2013(args.data, splits=["PublicTest"])["PublicTest"]
     rng = np.random.default_rng(1)
     picks = rng.choice(len(test), args.people, replace=False)
-    pids = [int(p) for p in args.pause.split(",") if p.strip()]
+    pids = parse_pids(args.pause)
     rows = []
     with tempfile.TemporaryDirectory() as tmp, paused(pids):
         clip = Path(tmp) / "clip.mp4"

@@ -31,8 +31,15 @@ def test_planner_offloads_a_very_slow_device_over_a_fast_link():
     assert planner.predict(plan, LinkEstimate(2, 5000, 5000)) < planner.predict(Plan("edge"), None)
 
 
+def _reported(planner: Planner) -> Planner:
+    """As if the server had reported every cloud model's compute (as it does with each answer)."""
+    for model, ms in list(planner.profile.cloud_ms.items()):
+        planner.observe_cloud(model, ms)
+    return planner
+
+
 def test_planner_learns_a_slower_device_and_the_cloud_compute():
-    planner = Planner(_profile(2.0))  # 18.5 ms profiled; sending the face would take 22 ms
+    planner = _reported(Planner(_profile(2.0)))  # 18.5 ms profiled; sending the face would take 22 ms
     link = LinkEstimate(rtt_ms=2, up_kbps=200, down_kbps=200)
     assert planner.choose(link) == Plan("edge")
     planner.observe_edge(Plan("edge"), 500.0)  # one spike does not flip the choice
@@ -55,7 +62,7 @@ def test_plan_names_round_trip():
 
 
 def test_planner_corrects_an_optimistic_plan_after_running_it():
-    planner = Planner(_profile(2.0))
+    planner = _reported(Planner(_profile(2.0)))
     link = LinkEstimate(rtt_ms=2, up_kbps=5000, down_kbps=5000)
     first = planner.choose(link)
     assert first.kind != "edge"
@@ -72,3 +79,17 @@ def test_planner_corrects_an_optimistic_plan_after_running_it():
 def test_strategies_and_fixed_plans_are_declared_once():
     assert set(FIXED_PLANS) < set(STRATEGIES) and {"auto", "escalate"} <= set(STRATEGIES)
     assert [p.model for p in FIXED_PLANS.values()] == [None, "split-stage2", "full"]
+
+
+def test_an_untried_cloud_plan_that_could_win_is_tried_once_and_its_report_then_decides():
+    planner = Planner(_profile(2.0))  # 18.5 ms on the device; the local guess of the cloud's full model: 9 ms
+    link = LinkEstimate(rtt_ms=2, up_kbps=200, down_kbps=200)  # the face: 13 ms without the cloud's compute
+    assert planner.choose(link) == Plan("cloud")  # could beat the device: tried
+    planner.observe_cloud("full", 2.0)  # the server's model is faster than the local guess
+    assert planner.choose(link) == Plan("cloud")  # 15 ms < 18.5 ms: kept
+    slow = Planner(_profile(2.0))
+    slow.observe_cloud("full", 30.0)  # a slow server
+    assert slow.choose(link) != Plan("cloud")
+    hopeless = Planner(_profile(2.0))
+    crawl = LinkEstimate(rtt_ms=50, up_kbps=10, down_kbps=10)  # even without compute, worse than the device
+    assert hopeless.choose(crawl) == Plan("edge")

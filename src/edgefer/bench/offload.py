@@ -150,6 +150,7 @@ def _summarise(device: str, kbps: float, strategy: str, breakdowns: list, link_k
         "bytes_down": round(statistics.median(b.bytes_down for b in breakdowns)),
         "plans": dict(Counter(b.plan for b in breakdowns)),
         "fallbacks": sum(b.fallback for b in breakdowns),
+        "plan_ms": round(statistics.median(b.plan_ms for b in breakdowns), 3),
         "link": link_kind,
     }
 

@@ -57,11 +57,15 @@ def offload_bench(
     ] = None,
     checkpoint: CheckpointOpt = "default",
     proxy: Annotated[bool, typer.Option(help="Use the userspace proxy even where namespaces work.")] = False,
+    pause: Annotated[
+        str | None, typer.Option(help="PIDs to stop while measuring (e.g. training in the background).")
+    ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the records here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write the figure here (PNG).")] = None,
 ) -> None:
     """Latency of edge, cloud, split and auto per bandwidth and device over a shaped link."""
     from ..bench.offload import parse_devices, run_degradation, run_offload_bench
+    from ..bench.profiling import parse_pids, paused
 
     rates = [float(v) for v in bandwidths.split(",") if v.strip()]
     if not rates or min(rates) <= 0:
@@ -72,8 +76,9 @@ def offload_bench(
     profiles = parse_devices(devices)
     faces = _faces(data, images, requests + 3)
     typer.echo(f"{len(profiles)} devices x {len(rates)} bandwidths x {len(chosen)} strategies, {requests} faces each")
-    records = run_offload_bench(faces, rates, profiles, chosen, rtt_ms=rtt, requests=requests, checkpoint=checkpoint,
-                                force_proxy=proxy, progress=typer.echo)  # fmt: skip
+    with paused(parse_pids(pause)):
+        records = run_offload_bench(faces, rates, profiles, chosen, rtt_ms=rtt, requests=requests,
+                                    checkpoint=checkpoint, force_proxy=proxy, progress=typer.echo)  # fmt: skip
     typer.echo(f"link: {records[0]['link']}, RTT added {rtt:g} ms")
     trace = None
     if degrade:

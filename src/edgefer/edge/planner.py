@@ -12,7 +12,12 @@ A :class:`Plan` is one way to run a request:
 The :class:`Planner` predicts each plan's latency from a :class:`Profile` (the device's per-stage
 compute time, already multiplied by its slowdown factor; the cloud's compute per model; encoded
 request and response sizes; encode/decode time) and a :class:`LinkEstimate`, and picks the lowest.
-The cloud's compute is refined from what the server reports with each answer, and the device's
+The cloud's compute starts as this machine's and is replaced by what the server reports with each
+answer (its models may run on another runtime or another machine: faster or slower). A cloud plan
+whose compute has never been reported is judged optimistically, by its cost without the cloud's
+compute: if even that cannot beat the best plan it is not worth a try, else it is run once and
+the server's report takes over (optimism under uncertainty; a pessimistic guess that is never
+tested would never be corrected). The device's
 from what each request's edge steps really took (a scale on the start-up profile: a device that is
 busier than when it was profiled is seen as slower). What the model misses (HTTP and decoding
 overheads, a link's burst allowance, queueing) is learnt per plan from the plans actually run: each
@@ -117,42 +122,61 @@ class Planner:
         self._scales: deque[float] = deque([1.0] * 3, maxlen=9)
         self._residuals: dict[str, deque[float]] = {}  # plan name -> observed - predicted latency, ms
         self._idle: dict[str, int] = {}  # plan name -> requests since it last ran
+        self._reported: set[str] = set()  # cloud models whose compute the server has reported
+        # kept up to date by the observe_* methods, so that choosing costs a few arithmetic operations a plan
+        self._edge_scale = 1.0
+        self._median_residual: dict[str, float] = {}
+        self._edge_cost = {plan.name: profile.edge_compute(plan) for plan in self.plans}
 
     @property
     def edge_scale(self) -> float:
         """How much slower the device is now than when profiled (median of recent requests)."""
-        return statistics.median(self._scales)
+        return self._edge_scale
 
     def bias(self, plan: Plan) -> float:
         """The plan's learnt correction: the median recent residual, fading while the plan is not run."""
-        residuals = self._residuals.get(plan.name)
-        if not residuals:
+        median = self._median_residual.get(plan.name)
+        if median is None:
             return 0.0
-        return statistics.median(residuals) * 0.98 ** self._idle.get(plan.name, 0)
+        return median * 0.98 ** self._idle.get(plan.name, 0)
 
     def predict(self, plan: Plan, link: LinkEstimate | None) -> float:
         """Predicted latency of ``plan`` in ms: the cost model plus the plan's learnt correction."""
         return self.model(plan, link) + self.bias(plan)
 
-    def model(self, plan: Plan, link: LinkEstimate | None) -> float:
-        """The cost model alone: device compute + encode + network + cloud compute."""
+    def model(self, plan: Plan, link: LinkEstimate | None, *, optimistic: bool = False) -> float:
+        """The cost model alone: device compute + encode + network + cloud compute (left out when
+        ``optimistic`` and the server has not reported it yet)."""
         p = self.profile
-        ms = p.edge_compute(plan) * self.edge_scale
+        edge = self._edge_cost.get(plan.name)
+        ms = (p.edge_compute(plan) if edge is None else edge) * self._edge_scale
         if plan.kind == "edge":
             return ms
         if link is None:
             return float("inf")
         up, down = p.sizes[plan.name]
-        return ms + p.encode_ms.get(plan.name, 0.0) + link.transfer_ms(up, down) + p.cloud_ms.get(plan.model, 0.0)
+        cloud = 0.0 if optimistic and plan.model not in self._reported else p.cloud_ms.get(plan.model, 0.0)
+        return ms + p.encode_ms.get(plan.name, 0.0) + link.transfer_ms(up, down) + cloud
 
     def choose(self, link: LinkEstimate | None, cloud_available: bool = True) -> Plan:
-        """The plan with the lowest predicted latency; ``edge`` when the cloud is unavailable."""
+        """The plan with the lowest predicted latency (an untried cloud plan that could beat it is tried
+        first, once); ``edge`` when the cloud is unavailable."""
         if not cloud_available or link is None:
             return Plan("edge")
-        return min(self.plans, key=lambda plan: self.predict(plan, link))
+        costs = [(self.predict(plan, link), plan) for plan in self.plans]
+        best_cost, best = min(costs, key=lambda c: c[0])
+        untried = [p for p in self.plans if p.kind != "edge" and p.model not in self._reported]
+        if not untried:
+            return best
+        hopeful = [(self.model(p, link, optimistic=True), p) for p in untried]
+        cost, plan = min(hopeful, key=lambda c: c[0])
+        return plan if cost < best_cost else best
 
     def observe_cloud(self, model: str, compute_ms: float) -> None:
         old = self.profile.cloud_ms.get(model)
+        if model not in self._reported:  # the first report replaces the local guess outright
+            old = None
+            self._reported.add(model)
         self.profile.cloud_ms[model] = compute_ms if old is None else (1 - self.alpha) * old + self.alpha * compute_ms
 
     def observe_total(self, plan: Plan, link: LinkEstimate | None, total_ms: float) -> None:
@@ -163,13 +187,16 @@ class Planner:
         for name in self._idle:
             self._idle[name] += 1
         self._idle[plan.name] = 0
-        self._residuals.setdefault(plan.name, deque(maxlen=5)).append(total_ms - predicted)
+        residuals = self._residuals.setdefault(plan.name, deque(maxlen=5))
+        residuals.append(total_ms - predicted)
+        self._median_residual[plan.name] = statistics.median(residuals)
 
     def observe_edge(self, plan: Plan, edge_ms: float) -> None:
         """What a plan's device steps really took, against the profile's prediction."""
-        profiled = self.profile.edge_compute(plan)
+        profiled = self._edge_cost.get(plan.name) or self.profile.edge_compute(plan)
         if profiled > 0:
             self._scales.append(edge_ms / profiled)
+            self._edge_scale = statistics.median(self._scales)
 
     def observe_sizes(self, plan: Plan, bytes_up: int, bytes_down: int) -> None:
         self.profile.sizes[plan.name] = (bytes_up, bytes_down)

@@ -28,6 +28,7 @@ class Breakdown:
     total_ms: float = 0.0
     fallback: bool = False  # the cloud was wanted but not used: answered on the device
     error: str | None = None  # why, when it fell back
+    plan_ms: float = 0.0  # auto: choosing the plan and learning from the request (the strategy's own cost)
     escalated: bool = False  # escalate: the face went to the cloud's larger model
     confidence: float | None = None  # escalate: the device model's confidence
 

@@ -255,14 +255,17 @@ class EdgeRunner:
         link = self.link.estimate() if self.planner is not None and self.link.ready else None
         b = Breakdown(self.strategy, plan.name)
         executed = self.device.now()
+        b.plan_ms = (executed - began) * 1000
         with torch.inference_mode():
             logits = self._execute(plan, face, b)
         b.total_ms = self.device.ms_since(began)
         if self.planner is not None and not b.fallback:
-            self.planner.observe_total(plan, link, self.device.ms_since(executed))
+            learn = self.device.now()
+            self.planner.observe_total(plan, link, b.total_ms - b.plan_ms)
             self.planner.observe_edge(plan, b.edge_ms + b.tail_ms)
             if plan.kind != "edge":
                 self.planner.observe_sizes(plan, b.bytes_up, b.bytes_down)
+            b.plan_ms += self.device.ms_since(learn)  # after the answer: not in total_ms, but the strategy's cost
         return self._prediction(logits[0], b)
 
     def predict_batch(self, faces: list[np.ndarray] | np.ndarray) -> list[Prediction]:
