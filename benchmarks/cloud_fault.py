@@ -15,72 +15,52 @@ For each strategy (``cloud``, ``split``) an ``EdgeRunner`` sends faces one after
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import subprocess
-import sys
 import threading
 import time
 
-import httpx
 import numpy as np
 
 from edgefer.edge import EdgeRunner
 from edgefer.loading import load_model
+from edgefer.serving.process import ServerProcess, free_port
 
 
-def start(checkpoint: str, port: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "edgefer.cli.main", "serve", "--checkpoint", checkpoint, "--no-large",
-               "--port", str(port), "--threads", "1", "--max-delay-ms", "0"]  # fmt: skip
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def wait_ready(url: str, timeout: float = 300) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                return time.monotonic()
-        time.sleep(0.02)
-    raise RuntimeError("the server did not come up")
-
-
-def run(strategy: str, checkpoint: str, port: int, requests: int, kill_at: int, down: float) -> dict:
-    url = f"http://127.0.0.1:{port}"
+def run(strategy: str, checkpoint: str, port: int | None, requests: int, kill_at: int, down: float) -> dict:
     model = load_model(checkpoint)
     faces = np.random.default_rng(0).integers(0, 256, (16, 48, 48), dtype=np.uint8)
-    servers = [start(checkpoint, port)]
-    wait_ready(url)
-    ready_at: dict[str, float] = {}
-
-    def restart() -> None:  # after `down` seconds, the same server on the same port
-        time.sleep(down)
-        servers.append(start(checkpoint, port))
-        ready_at["server"] = wait_ready(url)
-
+    args = ["--checkpoint", checkpoint, "--no-large", "--threads", "1", "--max-delay-ms", "0"]
+    port = port or free_port()
+    first, again = ServerProcess(args, port=port), ServerProcess(args, port=port)
+    restart = threading.Timer(down, again.start)
+    first.start()
     answers, lost = [], 0
-    with EdgeRunner(model, strategy=strategy, cloud_url=url, timeout=1.0) as runner:
-        for i in range(requests):
-            if i == kill_at:
-                servers[0].kill()
-                servers[0].wait()
-                threading.Thread(target=restart, daemon=True).start()
-            try:
-                prediction = runner.predict(faces[i % len(faces)])
-                answers.append((time.monotonic(), prediction.fallback))
-            except Exception:
-                lost += 1
-            time.sleep(0.01)
-    for process in servers:
-        process.kill()
-    back = next((t for t, fell_back in answers[kill_at:] if not fell_back and t > ready_at.get("server", 1e18)), None)
+    try:
+        with EdgeRunner(model, strategy=strategy, cloud_url=first.url, timeout=1.0) as runner:
+            for i in range(requests):
+                if i == kill_at:  # killed, and `down` seconds later the same server on the same port
+                    first.stop()
+                    restart.start()
+                try:
+                    prediction = runner.predict(faces[i % len(faces)])
+                    answers.append((time.monotonic(), prediction.fallback))
+                except Exception:
+                    lost += 1
+                time.sleep(0.01)
+    finally:
+        first.stop()
+        if restart.is_alive():
+            restart.join()
+        again.stop()
+    ready_at = again.ready_at if again.ready_at is not None else float("inf")
+    back = next((t for t, fell_back in answers[kill_at:] if not fell_back and t > ready_at), None)
     return {
         "strategy": strategy,
         "requests": requests,
         "answered": len(answers),
         "lost": lost,
         "fallbacks": sum(f for _, f in answers),
-        "back_after_s": None if back is None else round(back - ready_at["server"], 3),
+        "back_after_s": None if back is None else round(back - ready_at, 3),
     }
 
 
@@ -90,7 +70,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--kill-at", type=int, default=100)
     parser.add_argument("--down", type=float, default=3.0, help="seconds the server stays down")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, help="default: a free port")
     parser.add_argument("--json")
     args = parser.parse_args()
     rows = [run(s, args.checkpoint, args.port, args.requests, args.kill_at, args.down) for s in ("cloud", "split")]

@@ -21,22 +21,17 @@ no server). Reported:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import socket
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import torch
 
 from edgefer.data import load_fer2013, resize_once
 from edgefer.escalation import MEASURES, choose_threshold, confidence, policy_curve
 from edgefer.loading import load_model
+from edgefer.serving.process import ServerProcess
 from edgefer.train import predict_logits
 
 RATES = np.linspace(0, 1, 21)
@@ -87,37 +82,13 @@ def pipeline_faces(images: np.ndarray, cache: Path) -> tuple[np.ndarray, np.ndar
     return result.crops, found
 
 
-@contextlib.contextmanager
-def served(edge: str, large: str):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [sys.executable, "-m", "edgefer.cli.main", "serve", "--checkpoint", edge, "--large", large,
-               "--port", str(port), "--threads", "1", "--max-delay-ms", "0"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.kill()
-        process.wait()
-
-
 def requests_cost(edge: str, large: str, faces: np.ndarray, threshold: float, measure: str) -> dict:
     from edgefer.edge import EdgeRunner
 
     with (
-        served(edge, large) as url,
+        ServerProcess(["--checkpoint", edge, "--large", large, "--threads", "1", "--max-delay-ms", "0"]) as server,
         EdgeRunner(
-            edge, strategy="escalate", cloud_url=url, escalate_threshold=threshold, confidence_measure=measure
+            edge, strategy="escalate", cloud_url=server.url, escalate_threshold=threshold, confidence_measure=measure
         ) as runner,
     ):
         for face in faces[:10]:

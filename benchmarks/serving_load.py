@@ -8,6 +8,9 @@ clients, and the median compute time the server reported (so the rest is HTTP, p
 * ``full``: one 48x48 face as UINT8 (what the ``cloud`` strategy sends as raw pixels);
 * ``split-stage2``: one INT8 Stage2 map (what the ``split`` strategy sends), zstd-compressed.
 
+``--engines local,ray --replicas 1,2`` measures the same requests on the Ray Serve engine too, with
+each replica count (Ray's start-up of about 10-20 s per server is not measured).
+
 ``--pause PID,...`` stops those processes (SIGSTOP) while measuring and resumes them after, so that
 training in the background does not share the cores with the measurement.
 
@@ -17,12 +20,8 @@ training in the background does not share the cores with the measurement.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 
@@ -32,36 +31,13 @@ import torch
 
 from edgefer.bench.profiling import parse_pids, paused
 from edgefer.loading import load_model
+from edgefer.serving.process import ServerProcess
 from edgefer.wire import Message, TensorData, compress, decode_message, encode_feature, encode_message
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(checkpoint: str, runtime: str, threads: int):
-    port = free_port()
-    command = [sys.executable, "-m", "edgefer.cli.main", "serve", "--checkpoint", checkpoint, "--no-large",
-               "--port", str(port), "--threads", str(threads), "--runtime", runtime,
-               "--full-runtime", "auto"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server ({runtime}) did not start")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.kill()
-        process.wait()
+def serve(checkpoint: str, engine: str, replicas: int, runtime: str, threads: int) -> ServerProcess:
+    return ServerProcess(["--checkpoint", checkpoint, "--no-large", "--threads", str(threads), "--runtime", runtime,
+                          "--full-runtime", "auto", "--engine", engine, "--replicas", str(replicas)])  # fmt: skip
 
 
 def bodies(checkpoint: str) -> dict[str, tuple[bytes, dict[str, str]]]:
@@ -125,6 +101,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default="default")
     parser.add_argument("--runtimes", default="torch,onnxruntime")
+    parser.add_argument("--engines", default="local", help="local, ray or both (comma-separated)")
+    parser.add_argument("--replicas", default="1", help="ray: replica counts to measure (comma-separated)")
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2, help="the server's compute threads")
@@ -135,14 +113,22 @@ def main() -> None:
     rows = []
     pids = parse_pids(args.pause)
     with paused(pids):
-        for runtime in args.runtimes.split(","):
-            with serve(args.checkpoint, runtime, args.threads) as url:
+        replica_counts = [int(n) for n in args.replicas.split(",")]
+        setups = [
+            (engine, replicas, runtime)
+            for engine in args.engines.split(",")
+            for replicas in (replica_counts if engine == "ray" else [1])
+            for runtime in args.runtimes.split(",")
+        ]
+        for engine, replicas, runtime in setups:
+            name = f"{engine}x{replicas}/{runtime}"
+            with serve(args.checkpoint, engine, replicas, runtime, args.threads) as server:
                 for model, (body, headers) in payloads.items():
-                    load(url, model, body, headers, 4, 50)  # warm-up
+                    load(server.url, model, body, headers, 4, 50)  # warm-up
                     for clients in map(int, args.clients.split(",")):
-                        row = {"runtime": runtime, **load(url, model, body, headers, clients, args.requests)}
-                        rows.append(row)
-                        print(f"{runtime:<12}{model:<14}{clients:>3} clients {row['req_per_s']:8.1f} req/s"
+                        row = load(server.url, model, body, headers, clients, args.requests)
+                        rows.append({"engine": engine, "replicas": replicas, "runtime": runtime, **row})
+                        print(f"{name:<22}{model:<14}{clients:>3} clients {row['req_per_s']:8.1f} req/s"
                               f"  p50 {row['p50_ms']:7.2f}  p90 {row['p90_ms']:7.2f}  p99 {row['p99_ms']:7.2f} ms"
                               f"  server compute {row['compute_ms']:6.2f} ms", flush=True)  # fmt: skip
     if args.json:

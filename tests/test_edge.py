@@ -1,12 +1,6 @@
 """The device side: EdgeRunner's strategies agree, the breakdown is filled in, the cloud can fail and
 come back, escalation asks the larger model, and a slower device is emulated exactly."""
 
-import socket
-import subprocess
-import sys
-import time
-
-import httpx
 import numpy as np
 import pytest
 from starlette.applications import Starlette
@@ -17,12 +11,7 @@ from conftest import CLASSES, FACES, META, tiny_net
 from edgefer.edge import CloudClient, CloudDown, CloudError, Device, EdgeRunner
 from edgefer.loading import wrap_model
 from edgefer.serving import BackgroundServer
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from edgefer.serving.process import ServerProcess, free_port
 
 
 def test_strategies_agree_exactly_in_fp32(tiny, cloud):
@@ -88,7 +77,7 @@ def test_breakdown_reports_every_step_and_the_bytes(tiny, cloud):
 
 
 def test_unreachable_cloud_falls_back_locally_and_is_marked_down(tiny):
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     edge = EdgeRunner(tiny)
     with EdgeRunner(tiny, strategy="split", cloud_url=url, codec="fp32", timeout=0.5, probe_interval=60) as split:
         first = split.predict(FACES[0])
@@ -193,7 +182,7 @@ def test_escalation_asks_the_large_model_only_below_the_threshold(tiny, cloud):
 
 
 def test_escalation_keeps_the_device_answer_and_flags_it_when_the_cloud_is_down(tiny):
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with EdgeRunner(tiny, strategy="escalate", cloud_url=url, escalate_threshold=2.0, probe_interval=60) as runner:
         p = runner.predict(FACES[0])
     assert p.fallback and not p.breakdown.escalated
@@ -222,33 +211,14 @@ def test_a_batch_of_faces_is_one_forward_pass_with_the_same_answers(tiny):
 
 @pytest.mark.slow
 def test_killing_the_server_mid_run_loses_no_request(tiny_checkpoint):
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "edgefer.cli.main", "serve", "--checkpoint", str(tiny_checkpoint),
-         "--port", str(port), "--max-delay-ms", "0", "--no-large"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
+    server = ServerProcess(["--checkpoint", str(tiny_checkpoint), "--max-delay-ms", "0", "--no-large"])
+    with server:
         answers = []
-        url = f"http://127.0.0.1:{port}"
-        with EdgeRunner(tiny_checkpoint, strategy="split", cloud_url=url, codec="fp16", timeout=1.0) as runner:
+        with EdgeRunner(tiny_checkpoint, strategy="split", cloud_url=server.url, codec="fp16", timeout=1.0) as runner:
             for i in range(50):
                 if i == 25:
-                    process.kill()
-                    process.wait()
+                    server.stop()
                 answers.append(runner.predict(FACES[i % len(FACES)]))
-    finally:
-        process.kill()
     assert len(answers) == 50 and all(a.label in CLASSES for a in answers)
     assert not any(a.fallback for a in answers[:25])
     assert all(a.fallback for a in answers[25:])

@@ -9,9 +9,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,15 +16,10 @@ import numpy as np
 import pytest
 
 from conftest import CLASSES
+from edgefer.serving.process import ServerProcess
 from fuzz_corpus import corpus
 
 PEAK_MB = 1500  # the whole server process, model and libraries included (measured: ~700 MB)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _peak_mb(pid: int) -> float:
@@ -35,35 +27,15 @@ def _peak_mb(pid: int) -> float:
     return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
 
 
-class Served:
+def _served(checkpoint, tmp_path, *args: str) -> ServerProcess:
     """``edgefer serve`` in its own process, its stderr in a file."""
-
-    def __init__(self, checkpoint, tmp_path, *args: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp_path / f"serve-{self.port}.log"
-        command = [sys.executable, "-m", "edgefer.cli.main", "serve", "--checkpoint", str(checkpoint), "--no-large",
-                   "--port", str(self.port), "--threads", "1", "--max-delay-ms", "0", *args]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{self.url}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert self.process.poll() is None, self.log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
+    args = ("--checkpoint", str(checkpoint), "--no-large", "--threads", "1", "--max-delay-ms", "0", *args)
+    return ServerProcess(list(args), log=tmp_path / "serve.log", start_timeout=120).start()
 
 
 @pytest.fixture(scope="module")
 def served(tiny_checkpoint, tmp_path_factory):
-    server = Served(tiny_checkpoint, tmp_path_factory.mktemp("served"))
+    server = _served(tiny_checkpoint, tmp_path_factory.mktemp("served"))
     yield server
     server.stop()
 
@@ -134,7 +106,7 @@ def test_a_thin_image_is_refused_before_it_costs_memory(served):
 @pytest.mark.slow
 @pytest.mark.timing
 def test_slow_and_idle_connections_are_closed_and_the_server_keeps_serving(tiny_checkpoint, tmp_path):
-    server = Served(tiny_checkpoint, tmp_path, "--header-timeout", "1", "--body-timeout", "2", "--keep-alive", "1")
+    server = _served(tiny_checkpoint, tmp_path, "--header-timeout", "1", "--body-timeout", "2", "--keep-alive", "1")
     try:
         sockets = []
         for kind in ("idle", "idle", "headers", "headers", "headers", "body", "body", "body"):
@@ -163,7 +135,7 @@ def test_slow_and_idle_connections_are_closed_and_the_server_keeps_serving(tiny_
 
 @pytest.mark.slow
 def test_sigterm_with_a_half_sent_request_ends_the_server(tiny_checkpoint, tmp_path):
-    server = Served(tiny_checkpoint, tmp_path, "--shutdown-timeout", "1")
+    server = _served(tiny_checkpoint, tmp_path, "--shutdown-timeout", "1")
     s = socket.create_connection(("127.0.0.1", server.port))
     s.sendall(b"POST /v2/models/full/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
     os.kill(server.process.pid, signal.SIGTERM)
