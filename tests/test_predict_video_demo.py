@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import words
 from edgefer.cli.main import app
+from edgefer.edge import STRATEGIES
 from edgefer.pretrained import load_pretrained
 
 runner = CliRunner()
@@ -113,15 +114,18 @@ def test_video_needs_exactly_one_source(tmp_path):
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--repeats", "2"])
+    # the shipped model stands in for the cloud's larger one, so that the escalate row is there too
+    args = ["demo", "--out", str(tmp_path), "--repeats", "2", "--large", "default", "--escalate-rate", "1"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "astronaut.jpg: 1 face(s)" in out and "grace_hopper.jpg: 1 face(s)" in out
     rows = [line.split() for line in out.splitlines()]
-    table = {r[0]: r for r in rows if len(r) == 8 and r[0] in ("edge", "split", "cloud") and r[1].isdigit()}
-    assert set(table) == {"edge", "split", "cloud"}
-    assert table["edge"][-2:] == ["0", "0"]  # nothing sent
-    assert int(table["split"][-2]) > int(table["cloud"][-2]) > 0  # the feature map is bigger than the face
+    table = {r[0]: r for r in rows if len(r) >= 8 and r[0] in STRATEGIES and r[1].isdigit()}
+    assert set(table) == set(STRATEGIES)
+    assert table["edge"][6:8] == ["0", "0"]  # nothing sent
+    assert int(table["split"][6]) > int(table["cloud"][6]) > 0  # the feature map is bigger than the face
+    assert table["escalate"][8] == f"({table['escalate'][1]}"  # at rate 1 every face is escalated
     assert "fell back" not in out and "cloud server stopped" in out
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["astronaut_annotated.png", "grace_hopper_annotated.png"]
 

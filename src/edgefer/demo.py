@@ -1,8 +1,16 @@
 """The demo: sample photos -> faces -> expressions, with each strategy against a local cloud server.
 
-It starts the cloud server on loopback with the same model, detects the faces in each photo
-once, and classifies every face with the ``edge``, ``split`` and ``cloud`` strategies, timing each
-request and counting its bytes. The server is always stopped, also on error.
+It starts ``edgefer serve`` with the same model in a process of its own on loopback (as deployed: a
+server in the demo's own process would share its interpreter and slow both), detects the faces in
+each photo once, and classifies every face with each strategy, timing each request and counting its
+bytes:
+
+* ``edge``, ``split``, ``cloud``: the paper's three fixed plans;
+* ``auto``: the planner's choice per request, from the measured link and compute;
+* ``escalate``: the device answers, and asks the cloud's larger model about the faces it is least
+  sure of (``escalate_rate`` of them, from the model's stored calibration); only with a large model.
+
+The server is always stopped, also on error.
 """
 
 from __future__ import annotations
@@ -15,12 +23,12 @@ import numpy as np
 
 from .edge import FIXED_PLANS, EdgeRunner
 from .faces import FaceDetector
-from .loading import load_model
+from .loading import NAMED, load_model
 from .photos import read_photo
 from .pipeline import FacePipeline, FaceResult
-from .serving import BackgroundServer, DataPlane, create_app, served_models
+from .serving.process import ServerProcess
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DemoResult", "installed_large", "run_demo"]
 
 
 @dataclass
@@ -29,7 +37,8 @@ class DemoResult:
     faces: dict[str, dict[Path, list[FaceResult]]] = field(default_factory=dict)  # strategy -> photo -> faces
 
     def summary(self) -> list[dict]:
-        """One row per strategy: faces, median/p90 latency, median edge and cloud ms, bytes per face."""
+        """One row per strategy: faces, median/p90 latency, median edge and cloud ms, bytes per face, and
+        how many faces fell back to the device or were escalated."""
         rows = []
         for strategy, per_photo in self.faces.items():
             b = [r.breakdown for results in per_photo.values() for r in results]
@@ -47,24 +56,43 @@ class DemoResult:
                     "bytes_up": statistics.median(x.bytes_up for x in b),
                     "bytes_down": statistics.median(x.bytes_down for x in b),
                     "fallbacks": sum(x.fallback for x in b),
+                    "escalated": sum(x.escalated for x in b),
                 }
             )
         return rows
 
 
-def run_demo(photos: list[Path], detector: FaceDetector, checkpoint: str = "default", repeats: int = 5) -> DemoResult:
-    """Classify every face of ``photos`` with each strategy, ``repeats`` times (the latency sample)."""
+def installed_large() -> str | None:
+    """``default-large`` where this installation ships one, else None."""
+    return "default-large" if (NAMED["default-large"] / "model.json").is_file() else None
+
+
+def run_demo(
+    photos: list[Path],
+    detector: FaceDetector,
+    checkpoint: str = "default",
+    repeats: int = 5,
+    *,
+    large: str | None = None,
+    escalate_rate: float = 0.2,
+) -> DemoResult:
+    """Classify every face of ``photos`` with each strategy, ``repeats`` times (the latency sample);
+    ``escalate`` too when ``large`` names the cloud's larger model."""
     model = load_model(checkpoint)
-    plane = DataPlane(served_models(model), max_delay_ms=0)
     result = DemoResult()
     found = {}
     for path in photos:
         result.photos[path] = rgb = read_photo(path)
         found[path] = detector(rgb)
-    with BackgroundServer(create_app(plane)) as server:
-        for strategy in FIXED_PLANS:
+    strategies: dict[str, dict] = {name: {} for name in (*FIXED_PLANS, "auto")}
+    if large is not None:
+        strategies["escalate"] = {"escalate_rate": escalate_rate}
+    serve = ["--checkpoint", str(checkpoint), "--threads", "1", "--max-delay-ms", "0"]
+    serve += ["--large", large] if large is not None else ["--no-large"]
+    with ServerProcess(serve) as server:
+        for strategy, options in strategies.items():
             url = server.url if strategy != "edge" else None
-            with EdgeRunner(model, strategy=strategy, cloud_url=url) as runner:
+            with EdgeRunner(model, strategy=strategy, cloud_url=url, **options) as runner:
                 pipeline = FacePipeline(runner, detector=detector)
                 first = next((p for p in photos if found[p]), None)
                 if first is not None:  # warm-up: connection, caches, lazily built buffers

@@ -4,9 +4,10 @@ Usage:
     edgefer demo                         # the shipped sample photos; annotated copies in edgefer-demo/
     edgefer demo --photos my.jpg --out annotated/
 
-Needs nothing but the installed package: it starts the cloud server on loopback, runs each face
-with ``edge``, ``split`` and ``cloud``, prints every face's expression and a latency/bytes table
-per strategy, writes annotated images, and stops the server.
+Needs nothing but the installed package: it starts the cloud server (``edgefer serve``) on
+loopback, runs each face with ``edge``, ``split``, ``cloud`` and ``auto`` (and ``escalate`` where a
+larger cloud model is installed or given with ``--large``), prints every face's expression and a
+latency/bytes table per strategy, writes annotated images, and stops the server.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from .options import CheckpointOpt, Detector, DetectorOpt, ThreadsOpt
+from .options import CheckpointOpt, Detector, DetectorOpt, EscalateRateOpt, ThreadsOpt
 
 
 def demo(
@@ -26,13 +27,18 @@ def demo(
     checkpoint: CheckpointOpt = "default",
     detector: DetectorOpt = Detector.retinaface,
     threads: ThreadsOpt = None,
+    large: Annotated[
+        str | None,
+        typer.Option(help="The cloud's larger model for the escalate row (default: the shipped one, if any)."),
+    ] = None,
+    escalate_rate: EscalateRateOpt = 0.2,
 ) -> None:
     """Run the sample photos through detection and the edge, split and cloud strategies."""
     import torch
     from PIL import Image
 
     from ..annotate import draw_results
-    from ..demo import run_demo
+    from ..demo import installed_large, run_demo
     from ..faces import get_detector
     from ..photos import sample_photos
 
@@ -43,7 +49,10 @@ def demo(
         f"detector {detector.value}, model {checkpoint}, {len(paths)} photos; starting a cloud server on loopback"
     )
     kwargs = {"threads": threads} if detector is Detector.retinaface else {}
-    result = run_demo(paths, get_detector(detector.value, **kwargs), checkpoint, repeats=repeats)
+    large = large or installed_large()
+    result = run_demo(
+        paths, get_detector(detector.value, **kwargs), checkpoint, repeats, large=large, escalate_rate=escalate_rate
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     edge = result.faces["edge"]
@@ -70,5 +79,8 @@ def demo(
             f"{r['strategy']:<9}{r['faces']:>6}{r['median_ms']:>11.1f}{r['p90_ms']:>8.1f}{r['edge_ms']:>9.1f}"
             f"{r['cloud_ms']:>10.1f}{r['bytes_up']:>10.0f}{r['bytes_down']:>12.0f}"
             + (f"  ({r['fallbacks']} fell back to local)" if r["fallbacks"] else "")
+            + (f"  ({r['escalated']} escalated to {large})" if r["strategy"] == "escalate" else "")
         )
+    if large is None:
+        typer.echo("(no larger cloud model installed: no escalate row; give one with --large)")
     typer.echo("cloud server stopped")
