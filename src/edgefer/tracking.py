@@ -36,7 +36,12 @@ class TrackedFace:
 
 
 def _tracker(kind: str, fps: float, lost_seconds: float):
-    import trackers
+    try:
+        import trackers
+    except ImportError as exc:
+        raise ImportError(
+            f"tracking needs the trackers package: pip install --no-deps trackers==2.6.1 ({exc})"
+        ) from exc
 
     common = {"lost_track_buffer": max(1, round(lost_seconds * 30)), "frame_rate": fps, "minimum_consecutive_frames": 1}
     if kind == "bytetrack":
