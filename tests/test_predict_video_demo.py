@@ -130,15 +130,17 @@ def test_demo_runs_end_to_end(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["astronaut_annotated.png", "grace_hopper_annotated.png"]
 
 
-def test_predict_with_the_cloud_split_and_auto(photos):
+def test_predict_with_the_cloud_split_auto_and_escalate(photos):
     from edgefer.loading import load_model
     from edgefer.serving import BackgroundServer, DataPlane, create_app, served_models
 
     local = runner.invoke(app, ["predict", str(photos / "people"), "--json"])
-    with BackgroundServer(create_app(DataPlane(served_models(load_model("default")), max_delay_ms=0))) as srv:
-        for strategy in ("split", "auto"):
-            result = runner.invoke(
-                app, ["predict", str(photos / "people"), "--json", "--strategy", strategy, "--cloud", srv.url]
-            )
+    model = load_model("default")  # also the "larger" model here, so that every answer must agree
+    with BackgroundServer(create_app(DataPlane(served_models(model, large=model), max_delay_ms=0))) as srv:
+        for strategy, extra in (("split", []), ("auto", []), ("escalate", ["--escalate-rate", "1"])):
+            args = ["predict", str(photos / "people"), "--json", "--strategy", strategy, "--cloud", srv.url, *extra]
+            result = runner.invoke(app, args)
             assert result.exit_code == 0, result.output
-            assert json.loads(result.stdout)["faces"][0]["label"] == json.loads(local.stdout)["faces"][0]["label"]
+            face = json.loads(result.stdout)["faces"][0]
+            assert face["label"] == json.loads(local.stdout)["faces"][0]["label"]
+            assert face.get("escalated", False) == (strategy == "escalate") and "fallback" not in face

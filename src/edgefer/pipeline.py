@@ -37,6 +37,10 @@ class FaceResult:
         }
         if self.track_id is not None:
             out["track_id"] = self.track_id
+        if self.breakdown.escalated:
+            out["escalated"] = True  # answered by the cloud's larger model
+        if self.breakdown.fallback:
+            out["fallback"] = True  # the cloud was asked but could not answer: the device's answer
         return out
 
 

@@ -26,6 +26,8 @@ from .options import (
     CloudOpt,
     Detector,
     DetectorOpt,
+    EscalateRateOpt,
+    EscalateThresholdOpt,
     Runtime,
     RuntimeOpt,
     Strategy,
@@ -54,6 +56,8 @@ def predict(
     strategy: StrategyOpt = Strategy.edge,
     cloud: CloudOpt = None,
     token_file: TokenFileOpt = None,
+    escalate_rate: EscalateRateOpt = None,
+    escalate_threshold: EscalateThresholdOpt = None,
     threads: ThreadsOpt = None,
     runtime: RuntimeOpt = Runtime.auto,
 ) -> None:
@@ -67,7 +71,10 @@ def predict(
     files = list(iter_photos(paths))
     if not files:
         raise typer.BadParameter(f"no image files in {', '.join(map(str, paths))}")
-    pipeline = make_pipeline(checkpoint, detector, strategy, cloud, token_file, threads, runtime)
+    pipeline = make_pipeline(
+        checkpoint, detector, strategy, cloud, token_file, threads, runtime,
+        escalate_rate=escalate_rate, escalate_threshold=escalate_threshold,
+    )  # fmt: skip
     classes = pipeline.runner.classes
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

@@ -44,7 +44,7 @@ def serve(
     no_large: Annotated[bool, typer.Option("--no-large", help="Serve no full-large model.")] = False,
     engine: Annotated[
         Engine,
-        typer.Option(help="local: this process (uvicorn); ray: Ray Serve deployments (pip install 'edgefer[ray]')."),
+        typer.Option(help="local: this process (uvicorn); ray: Ray Serve deployments (pip install 'edgefer\\[ray]')."),
     ] = "local",
     replicas: Annotated[int, typer.Option(min=1, help="ray: replicas of each model deployment.")] = 1,
     autoscale: Annotated[

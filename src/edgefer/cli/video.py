@@ -30,6 +30,8 @@ from .options import (
     CloudOpt,
     Detector,
     DetectorOpt,
+    EscalateRateOpt,
+    EscalateThresholdOpt,
     Runtime,
     RuntimeOpt,
     Smoothing,
@@ -66,6 +68,8 @@ def video(
     strategy: StrategyOpt = Strategy.edge,
     cloud: CloudOpt = None,
     token_file: TokenFileOpt = None,
+    escalate_rate: EscalateRateOpt = None,
+    escalate_threshold: EscalateThresholdOpt = None,
     threads: ThreadsOpt = None,
     runtime: RuntimeOpt = Runtime.onnxruntime,
 ) -> None:
@@ -85,7 +89,10 @@ def video(
     capture = cv2.VideoCapture(str(source) if source is not None else camera)
     if not capture.isOpened():
         raise typer.BadParameter(f"cannot open {source if source is not None else f'camera {camera}'}")
-    pipeline = make_pipeline(checkpoint, detector, strategy, cloud, token_file, threads, runtime)
+    pipeline = make_pipeline(
+        checkpoint, detector, strategy, cloud, token_file, threads, runtime,
+        escalate_rate=escalate_rate, escalate_threshold=escalate_threshold,
+    )  # fmt: skip
     if hasattr(pipeline.detector, "max_side"):
         pipeline.detector.max_side, pipeline.detector.retry_scale = detect_side, None
     classes = pipeline.runner.classes
