@@ -39,6 +39,7 @@ from edgefer.edge import EdgeRunner
 from edgefer.faces import get_detector
 from edgefer.loading import load_model
 from edgefer.pipeline import FacePipeline
+from edgefer.tracking import FaceTracker
 from edgefer.video import run_video
 
 
@@ -99,6 +100,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--checkpoint", default="default")
     parser.add_argument("--pause", default="")
+    parser.add_argument("--coast", default="", help="also: bytetrack + hmm with these coast_seconds (e.g. 0,0.25,1)")
     parser.add_argument("--json")
     args = parser.parse_args()
     import torch
@@ -115,23 +117,33 @@ def main() -> None:
         truth = make_clip(clip, list(test.images[picks]), list(test.labels[picks]), frames=args.frames)
         models = {rt: load_model(args.checkpoint, rt, args.threads) for rt in args.runtimes.split(",")}
 
-        def run(tracker, every, smooth, runtime, side) -> dict:
+        def run(tracker, every, smooth, runtime, side, coast=None) -> dict:
             runner = EdgeRunner(models[runtime])
             detector = get_detector("retinaface", threads=args.threads, max_side=side, retry_scale=None)
             pipeline = FacePipeline(runner, detector=detector)
             classes = runner.classes
             frames: list[list] = []
             capture = cv2.VideoCapture(str(clip))
-            stats = run_video(capture, pipeline, out=Path(tmp) / "out.mp4", every=every, tracker=tracker,
+            tracking = tracker
+            if coast is not None:  # else run_video's default
+                interval = every / truth.fps
+                tracking = FaceTracker(tracker, fps=truth.fps, lost_seconds=max(1.0, 2 * interval),
+                                       coast_seconds=max(coast, interval))  # fmt: skip
+            stats = run_video(capture, pipeline, out=Path(tmp) / "out.mp4", every=every, tracker=tracking,
                               smooth=smooth, draw=draw_results, on_frame=lambda i, t, r: frames.append(r))  # fmt: skip
             capture.release()
             row = {"tracker": tracker, "every": every, "smooth": smooth, "runtime": runtime, "detect_side": side,
+                   "coast_s": coast,
                    "fps": round(stats.fps, 1), **{f"ms_{k}": round(stats.ms(k), 2) for k in stats.parts}}  # fmt: skip
             row |= score(truth, frames, classes, truth.fps)
             print(json.dumps(row), flush=True)
             return row
 
         first_runtime, first_side = args.runtimes.split(",")[0], int(args.detect_sides.split(",")[0])
+        for coast, every in itertools.product(
+            map(float, filter(None, args.coast.split(","))), map(int, args.every.split(","))
+        ):
+            rows.append(run("bytetrack", every, "hmm", first_runtime, first_side, coast))
         for tracker, every, smooth in itertools.product(
             args.trackers.split(","), map(int, args.every.split(",")), args.smooth.split(",")
         ):

@@ -50,6 +50,20 @@ def test_two_moving_faces_keep_their_ids_and_are_predicted_between_detections(ki
     assert eyes[0][0] < eyes[1][0]  # the eyes moved with the box
 
 
+def test_a_missed_face_is_reported_at_its_predicted_box_for_coast_seconds_then_dropped():
+    tracker = FaceTracker("bytetrack", fps=25, lost_seconds=1.0, coast_seconds=0.2)
+    for frame in range(10):  # detected on every frame, moving right
+        (first,) = tracker.update([_face(100 + 4 * frame, 120)], frame / 25)
+    reported = []
+    for frame in range(10, 20):  # the detector misses it from frame 10 on
+        out = tracker.update([], frame / 25)
+        if out:
+            reported.append(frame)
+            assert out[0].track_id == first.track_id and not out[0].detected
+            assert out[0].face.box[0] > first.face.box[0]  # it kept moving
+    assert reported == [10, 11, 12, 13, 14]  # 0.2 s after the last detection (frame 9), then gone
+
+
 def test_smoothers():
     q = np.array([0.1, 0.9])
     ema = ExpressionSmoother("ema", alpha=0.5)

@@ -14,6 +14,7 @@ one forward pass). A photo that cannot be read gets a row with its ``error`` and
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from .faces import FaceDetector, get_detector
 from .photos import PhotoError, display_name, iter_photos, read_photo
 from .pipeline import FacePipeline, FaceResult
 
-__all__ = ["analyze", "analyze_video", "iter_photo_results"]
+__all__ = ["PhotoResults", "analyze", "analyze_video", "iter_photo_results"]
 
 
 def _pipeline(
@@ -37,35 +38,47 @@ def _pipeline(
     return FacePipeline(runner, detector=detector)
 
 
+@dataclass
+class PhotoResults:
+    """One photo's outcome: its faces, or the error that kept it from being read."""
+
+    source: Path | int  # the file, or the array's index among the inputs
+    name: str  # printable, whatever bytes a file name holds
+    rgb: np.ndarray | None = None
+    faces: list[FaceResult] = field(default_factory=list)
+    error: PhotoError | None = None
+
+
 def iter_photo_results(
     sources: Iterable[str | Path | np.ndarray], pipeline: FacePipeline, *, batch_size: int = 32
-) -> Iterator[tuple[str, np.ndarray | None, list[FaceResult] | PhotoError]]:
-    """(name, RGB image, results) per photo, in order; (name, None, error) for one that cannot be read.
+) -> Iterator[PhotoResults]:
+    """Each photo's results, in order (folders are searched recursively); faces of up to ``batch_size``
+    photos are classified together, one forward pass on the device."""
+    pending: list[tuple[PhotoResults, list, list[np.ndarray]]] = []
 
-    Faces of up to ``batch_size`` photos are classified together."""
-    pending: list[tuple[str, np.ndarray, list, list[np.ndarray]]] = []
-
-    def flush() -> Iterator:
-        crops = [c for _, _, _, cs in pending for c in cs]
+    def flush() -> Iterator[PhotoResults]:
+        crops = [c for _, _, cs in pending for c in cs]
         predictions = iter(pipeline.runner.predict_batch(crops)) if crops else iter(())
-        for name, rgb, faces, _ in pending:
-            yield name, rgb, [pipeline.result(rgb, face, next(predictions)) for face in faces]
+        for photo, faces, _ in pending:
+            photo.faces = [pipeline.result(photo.rgb, face, next(predictions)) for face in faces]
+            yield photo
         pending.clear()
 
     for index, source in enumerate(_sources(sources)):
         if isinstance(source, np.ndarray):
-            name, rgb = str(index), _as_rgb(source)
+            photo = PhotoResults(index, str(index), _as_rgb(source))
         else:
-            name = display_name(source)
+            photo = PhotoResults(Path(source), display_name(source))
             try:
-                rgb = read_photo(source)
+                photo.rgb = read_photo(source)
             except PhotoError as exc:
                 yield from flush()
-                yield name, None, exc
+                photo.error = exc
+                yield photo
                 continue
-        faces = pipeline.detect(rgb)
-        pending.append((name, rgb, faces, pipeline.crops(rgb, faces)))
-        if sum(len(p[2]) for p in pending) >= batch_size:
+        faces = pipeline.detect(photo.rgb)
+        pending.append((photo, faces, pipeline.crops(photo.rgb, faces)))
+        if sum(len(p[1]) for p in pending) >= batch_size:
             yield from flush()
     yield from flush()
 
@@ -117,11 +130,11 @@ def analyze(
     classes = pipeline.runner.classes
     rows = []
     try:
-        for name, _, results in iter_photo_results(photos, pipeline, batch_size=batch_size):
-            if isinstance(results, PhotoError):
-                rows.append({"file": name, "error": results.reason})
+        for photo in iter_photo_results(photos, pipeline, batch_size=batch_size):
+            if photo.error is not None:
+                rows.append({"file": photo.name, "error": photo.error.reason})
                 continue
-            rows += [_row(r, classes, file=name, face=i) for i, r in enumerate(results)]
+            rows += [_row(r, classes, file=photo.name, face=i) for i, r in enumerate(photo.faces)]
     finally:
         pipeline.runner.close()
     columns = ["file", "face", "x1", "y1", "x2", "y2", "detection_score", "label", *classes]

@@ -60,13 +60,17 @@ def predict(
     escalate_threshold: EscalateThresholdOpt = None,
     threads: ThreadsOpt = None,
     runtime: RuntimeOpt = Runtime.auto,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Faces classified together (of consecutive photos); one forward pass.")
+    ] = 32,
 ) -> None:
     """Detect every face in each image and print its expression."""
     from PIL import Image
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from ..analysis import iter_photo_results
     from ..annotate import draw_results
-    from ..photos import PhotoError, display_name, iter_photos, read_photo
+    from ..photos import iter_photos
 
     files = list(iter_photos(paths))
     if not files:
@@ -89,35 +93,32 @@ def predict(
             writer.writerow(["file", "face", "x1", "y1", "x2", "y2", "label", "detection_score", *classes])
         stack.enter_context(progress)
         task = progress.add_task("photos", total=len(files))
-        for path in files:
-            name = display_name(path)  # printable whatever bytes the file name holds
-            progress.update(task, description=display_name(path.name)[:40])
-            try:
-                rgb = read_photo(path)
-            except PhotoError as exc:
+        for photo in iter_photo_results(files, pipeline, batch_size=batch_size):
+            progress.update(task, description=photo.name[-40:])
+            if photo.error is not None:
                 failed += 1
-                typer.echo(f"edgefer: error: {exc}", err=True)
+                typer.echo(f"edgefer: error: {photo.error}", err=True)
                 if as_json:
-                    typer.echo(json.dumps({"file": name, "error": exc.reason}))
+                    typer.echo(json.dumps({"file": photo.name, "error": photo.error.reason}))
                 progress.advance(task)
                 continue
-            faces = pipeline(rgb)
+            faces = photo.faces
             if not faces:
-                typer.echo(f"edgefer: warning: {name}: no faces found", err=True)
+                typer.echo(f"edgefer: warning: {photo.name}: no faces found", err=True)
             if as_json:
-                typer.echo(json.dumps({"file": name, "faces": [f.as_dict() for f in faces]}))
+                typer.echo(json.dumps({"file": photo.name, "faces": [f.as_dict() for f in faces]}))
             else:
                 found = "; ".join(f"{f.label} {f.scores[f.label]:.0%} at {list(f.box)}" for f in faces) or "no faces"
-                typer.echo(f"{name}: {found}")
+                typer.echo(f"{photo.name}: {found}")
             if writer is not None:
                 for i, f in enumerate(faces):
                     scores = (f"{f.scores[c]:.4f}" for c in classes)
-                    writer.writerow([name, i, *f.box, f.label, f"{f.detection_score:.4f}", *scores])
+                    writer.writerow([photo.name, i, *f.box, f.label, f"{f.detection_score:.4f}", *scores])
             if annotate is not None:
-                out = annotate / _relative(path, paths)
+                out = annotate / _relative(photo.source, paths)
                 out = out.with_suffix(out.suffix if out.suffix.lower() in (".jpg", ".jpeg", ".png") else ".png")
                 out.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(draw_results(rgb, faces)).save(out)
+                Image.fromarray(draw_results(photo.rgb, faces)).save(out)
             progress.advance(task)
     if failed:
         typer.echo(f"edgefer: {failed} of {len(files)} files could not be read", err=True)
