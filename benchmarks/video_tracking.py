@@ -126,9 +126,8 @@ def main() -> None:
             capture = cv2.VideoCapture(str(clip))
             tracking = tracker
             if coast is not None:  # else run_video's default
-                interval = every / truth.fps
-                tracking = FaceTracker(tracker, fps=truth.fps, lost_seconds=max(1.0, 2 * interval),
-                                       coast_seconds=max(coast, interval))  # fmt: skip
+                tracking = FaceTracker(tracker, fps=truth.fps, lost_seconds=max(1.0, 2 * every / truth.fps),
+                                       coast_seconds=coast)  # fmt: skip
             stats = run_video(capture, pipeline, out=Path(tmp) / "out.mp4", every=every, tracker=tracking,
                               smooth=smooth, draw=draw_results, on_frame=lambda i, t, r: frames.append(r))  # fmt: skip
             capture.release()

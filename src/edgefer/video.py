@@ -94,9 +94,7 @@ def run_video(
     ``none``) are described in :mod:`edgefer.tracking`."""
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     if isinstance(tracker, str):
-        # a track is reported until the next detection, and kept (to be matched again) for two intervals
-        interval = every / fps
-        tracker = FaceTracker(tracker, fps=fps, lost_seconds=max(1.0, 2 * interval), coast_seconds=interval)
+        tracker = FaceTracker(tracker, fps=fps, lost_seconds=max(1.0, 2 * every / fps))
     smoother = ExpressionSmoother(smooth) if isinstance(smooth, str) else smooth
     classes = pipeline.runner.classes
     writer = None
