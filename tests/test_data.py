@@ -63,7 +63,7 @@ def test_fer2013_private_test_rows_are_accepted(tmp_path):
 @pytest.mark.parametrize(
     ("rows", "header", "message"),
     [
-        (ROWS, "label,pixels,split", r"f\.csv:1: expected columns emotion,pixels,Usage"),
+        (ROWS, "label,pixels,split", r"f\.csv:1: expected the columns emotion,pixels,Usage, found label,pixels,split"),
         ([*ROWS, (1, "1 2 3", "Training")], None, r"f\.csv:5: expected 2304 pixels, found 3"),
         ([(1, _pixels()[:-3] + " x7", "Training")], None, r"f\.csv:2: pixels are not space-separated integers"),
         ([(1, "300 " + _pixels()[4:], "Training")], None, r"f\.csv:2: pixel values must be 0-255"),

@@ -192,12 +192,14 @@ def run_offload_bench(
                     for face in faces[:warmup]:
                         for runner in runners.values():
                             runner.predict(face)
-                    # Interleaved: each face goes through every strategy in turn, so the machine's
-                    # noise falls on all of them alike.
+                    # Interleaved: each face goes through every strategy in turn, starting with a
+                    # different one each time, so the machine's noise (and whatever the previous
+                    # request left in the caches) falls on all of them alike.
                     got: dict[str, list] = {s: [] for s in runners}
-                    for face in faces[warmup : warmup + requests]:
-                        for strategy, runner in runners.items():
-                            got[strategy].append(runner.predict(face).breakdown)
+                    order = list(runners)
+                    for i, face in enumerate(faces[warmup : warmup + requests]):
+                        for strategy in order[i % len(order) :] + order[: i % len(order)]:
+                            got[strategy].append(runners[strategy].predict(face).breakdown)
                     for strategy in runners:
                         records.append(_summarise(device, kbps, strategy, got[strategy], cloud.kind))
                         if progress:
