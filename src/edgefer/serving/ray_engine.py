@@ -64,10 +64,15 @@ class RayOptions:
 
 
 def deployment_options(options: RayOptions) -> dict[str, Any]:
+    """Replicas (fixed or autoscaled) and how many requests a replica takes at once: Ray Serve's default
+    of 5 would keep a batch from filling and queue the rest in the router, which backs off and
+    retries (measured: 32 clients got 8 req/s at a 4 s median); a batching replica takes four batches."""
+    concurrency = {"max_ongoing_requests": 4 * options.max_batch_size}
     if options.autoscale is None:
-        return {"num_replicas": options.replicas}
+        return {"num_replicas": options.replicas, **concurrency}
     low, high = options.autoscale
-    return {"num_replicas": "auto", "autoscaling_config": {"min_replicas": low, "max_replicas": high}}
+    scaling = {"min_replicas": low, "max_replicas": high, "target_ongoing_requests": options.max_batch_size}
+    return {"num_replicas": "auto", "autoscaling_config": scaling, **concurrency}
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0})
@@ -192,7 +197,9 @@ def build_app(
         large_options = Models.options(name="large", **scale)
         large_deployment = large_options.bind(large, "large", runtime, full_runtime, asdict(options))
     limits = limits or ServerLimits()
-    return Ingress.bind(models, large_deployment, token, asdict(limits))
+    # the ingress is async and only parses and forwards: it takes as many requests as the server allows
+    ingress = Ingress.options(max_ongoing_requests=limits.max_connections)
+    return ingress.bind(models, large_deployment, token, asdict(limits))
 
 
 def app_builder(args: dict[str, Any]):
