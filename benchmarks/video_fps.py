@@ -2,9 +2,10 @@
 
 The clip is made here: 640x480, the two sample photos side by side (two faces), panning slowly.
 Each configuration runs the whole `run_video` loop (decode, detect, align, classify, draw, encode
-to MP4) over the clip after a short warm-up; FPS is frames / wall time. ``--runtimes`` runs the
-classifier in eager PyTorch (``torch``) and/or in ONNX Runtime (``onnxruntime``: the default model
-exported here in FP32, as ``edgefer export`` writes it; ``edgefer video --runtime onnxruntime``).
+to MP4) over the clip after a short warm-up, RetinaFace at ``--detect-side`` as in ``edgefer video``;
+FPS is frames / wall time. ``--runtimes`` runs the classifier in eager PyTorch (``torch``) and/or in
+ONNX Runtime (``onnxruntime``: the default model exported here in FP32, as ``edgefer export`` writes
+it; ``edgefer video --runtime onnxruntime``).
 
     .venv/bin/python benchmarks/video_fps.py --frames 150 --runtimes torch onnxruntime --json docs/video_fps.json
 """
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--detector", default="retinaface")
     parser.add_argument("--runtimes", nargs="+", choices=("torch", "onnxruntime"), default=["torch"])
+    parser.add_argument("--detect-side", type=int, default=640, help="as `edgefer video --detect-side`")
     parser.add_argument("--json")
     args = parser.parse_args()
 
@@ -55,9 +57,11 @@ def main() -> None:
         for runtime, threads in ((r, t) for r in args.runtimes for t in (1, 2)):
             torch.set_num_threads(threads)
             cv2.setNumThreads(threads)
-            kwargs = {"threads": threads} if args.detector == "retinaface" else {}
+            kwargs = {"threads": threads, "max_side": args.detect_side} if args.detector == "retinaface" else {}
             runner = EdgeRunner("default", runtime=runtime, threads=threads)  # ONNX Runtime: exported once, cached
             pipeline = FacePipeline(runner, get_detector(args.detector, **kwargs))
+            if hasattr(pipeline.detector, "retry_scale"):  # as `edgefer video`: no second look at a frame
+                pipeline.detector.retry_scale = None
             for every in (1, 5):
                 warm = cv2.VideoCapture(str(clip))
                 run_video(warm, pipeline, max_frames=10)
@@ -79,7 +83,8 @@ def main() -> None:
               f" {r['detect_ms']:>7.1f} {r['classify_ms']:>9.1f} {r['write_ms']:>6.1f}")  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"detector": args.detector, "clip": "640x480, 2 faces", "rows": rows}, f, indent=2)
+            meta = {"detector": args.detector, "detect_side": args.detect_side, "clip": "640x480, 2 faces"}
+            json.dump({**meta, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--every", default="1,5")
     parser.add_argument("--smooth", default="none,ema,median,hmm")
     parser.add_argument("--runtimes", default="onnxruntime,torch")
-    parser.add_argument("--detect-sides", default="320,480,640")
+    parser.add_argument("--detect-sides", default="640,480,320", help="the first: the grid's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--checkpoint", default="default")
     parser.add_argument("--pause", default="")

@@ -13,12 +13,14 @@ def link_url(link: ProxyLink) -> str:
     return f"http://{link.proxy_host}:{link.proxy_port}"
 
 
+@pytest.mark.slow
 def test_auto_without_a_cloud_runs_locally_and_answers_every_request(tiny):
     runner = EdgeRunner(tiny, strategy="auto", cloud_url="http://127.0.0.1:9", timeout=0.5)  # nothing listens
     plans = [runner.predict(face).breakdown.plan for face in FACES[:5]]
     assert set(plans) == {"edge"}
 
 
+@pytest.mark.slow
 @pytest.mark.timing
 def test_auto_offloads_a_very_slow_device_and_stays_local_on_a_fast_one(tiny, cloud):
     with EdgeRunner(tiny, strategy="auto", cloud_url=cloud.url, slowdown=40) as slow:

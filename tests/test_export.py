@@ -18,6 +18,8 @@ from edgefer.loading import CheckpointError, ExportError, load_model
 from edgefer.loading.exported import read_export
 from edgefer.photos import read_photo, sample_photos
 
+pytestmark = pytest.mark.slow  # every export runs the ONNX / OpenVINO toolchains: 10-40 s a test
+
 
 @pytest.fixture(scope="module")
 def pair():

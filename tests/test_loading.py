@@ -69,6 +69,27 @@ def test_an_ensemble_of_members_of_different_sizes_saves_and_loads_as_one_model(
         loaded.split("stage2")
 
 
+@pytest.mark.slow
+def test_a_mirrored_ensemble_averages_both_views_ignores_a_flip_and_exports(tmp_path, monkeypatch):
+    """``mirror``: flip TTA inside the model, so that the server's one-crop prediction gets it."""
+    torch.manual_seed(1)
+    a, b = build("shufflenet", num_classes=7).eval(), build("mini_xception", num_classes=7).eval()
+    mirrored = make_ensemble([a, b], [64, 64], mirror=True).eval()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.inference_mode():
+        views = [torch.softmax(m(v), 1) for m in (a, b) for v in (x, x.flip(-1))]
+        torch.testing.assert_close(mirrored(x), torch.log(sum(views) / 4), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(mirrored(x.flip(-1)), mirrored(x), rtol=1e-5, atol=1e-5)
+        plain = make_ensemble([a, b], [64, 64])(x)
+    assert not torch.allclose(plain, mirrored(x))
+    save_checkpoint(tmp_path / "large", mirrored, {**META, "preprocess": {**META["preprocess"], "size": 64}})
+    assert load_model(tmp_path / "large").net.mirror
+    monkeypatch.setenv("EDGEFER_CACHE", str(tmp_path / "cache"))
+    exported = load_model(tmp_path / "large", "onnxruntime", threads=1)  # as `serve` runs full-large
+    with torch.inference_mode():
+        torch.testing.assert_close(exported(x), mirrored(x), rtol=1e-4, atol=1e-4)
+
+
 def test_wrap_model_gives_a_module_in_memory_the_same_interface():
     model = wrap_model(tiny_net(), META)
     assert model.stage_names[-1] == "fc" and model.meta.source == "<in memory>"

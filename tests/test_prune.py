@@ -63,6 +63,7 @@ def test_pruning_shrinks_params_and_macs_and_keeps_the_strongest_channels():
         assert torch.isfinite(net(X)).all()
 
 
+@pytest.mark.slow
 def test_a_pruned_checkpoint_reloads_and_exports(tmp_path):
     net, meta = load_pretrained()
     prune(net, 0.25)

@@ -5,7 +5,10 @@ Usage:
         --out runs/large --data ../shared/data/fer2013/fer2013.csv.gz
 
 The ensemble averages its members' probabilities; each member keeps its own input size (the
-ensemble's input is the largest, and the others get it resized). It is saved as an ordinary
+ensemble's input is the largest, and the others get it resized). By default (``--mirror``) each
+member also sees the mirrored face, inside the model: the server predicts one crop at a time, so
+this is how flip TTA reaches ``full-large`` (twice the compute, in the cloud). A mirrored
+ensemble is unchanged by flipping its input, so it is scored without further TTA. It is saved as an ordinary
 checkpoint, so ``evaluate``, ``export``, ``serve --large`` and the edge runtime take it. With
 ``--data`` it is scored on PublicTest and the score is stored with it.
 """
@@ -26,14 +29,19 @@ def ensemble(
     out: Annotated[Path, typer.Option(help="Where to write the ensemble's checkpoint.")],
     data: Annotated[Path | None, typer.Option(help="FER2013 CSV: score the ensemble on PublicTest.")] = None,
     tta: TTAOpt = TTA.flip,
+    mirror: Annotated[
+        bool, typer.Option(help="Each member also sees the mirrored face (flip TTA inside the model, for the server).")
+    ] = True,
 ) -> None:
     """Combine checkpoints into one ensemble checkpoint (averaged probabilities)."""
     from ..data import load_test_split
     from ..loading import load_model, make_ensemble, save_checkpoint
     from ..train import evaluate
 
-    if len(members) < 2:
-        raise typer.BadParameter("an ensemble needs at least two members")
+    if len(members) < 2 and not mirror:
+        raise typer.BadParameter("an ensemble needs at least two members (or one with --mirror)")
+    if mirror and tta == TTA.flip:
+        tta = TTA.none  # the mirrored ensemble is flip-invariant: flip TTA would give the same scores at twice the cost
     models = [load_model(m, "torch") for m in members]
     classes = models[0].classes
     for path, model in zip(members, models, strict=True):
@@ -42,7 +50,7 @@ def ensemble(
         if (model.preprocess.mean, model.preprocess.std) != (models[0].preprocess.mean, models[0].preprocess.std):
             raise typer.BadParameter(f"{path} normalises differently from {members[0]}: train them on the same data")
     largest = max(models, key=lambda m: m.preprocess.size)
-    net = make_ensemble([m.net for m in models], [m.preprocess.size for m in models])
+    net = make_ensemble([m.net for m in models], [m.preprocess.size for m in models], mirror=mirror)
     meta = {
         "classes": classes,
         "preprocess": largest.preprocess.as_dict(),

@@ -60,8 +60,13 @@ def video(
     ] = "bytetrack",
     smooth: Annotated[Smoothing, typer.Option(help="Smoothing of each person's expression over time.")] = "hmm",
     detect_side: Annotated[
-        int, typer.Option(min=64, help="Detect on frames shrunk to this longer side (faster; measured).")
-    ] = 320,
+        int,
+        typer.Option(
+            min=64,
+            help="Detect on frames shrunk to this longer side: 320 doubles the FPS but finds fewer faces "
+            "and reads them worse (docs/RESULTS.md).",
+        ),
+    ] = 640,
     max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after this many frames.")] = None,
     checkpoint: CheckpointOpt = "default",
     detector: DetectorOpt = Detector.retinaface,

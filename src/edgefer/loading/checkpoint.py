@@ -45,18 +45,19 @@ def build_model(build_args: dict[str, Any]) -> nn.Module:
     args = dict(build_args)
     name = args.pop("name")
     if name == "ensemble":
-        return make_ensemble([build_model(m) for m in args["members"]], args["sizes"])
+        return make_ensemble([build_model(m) for m in args["members"]], args["sizes"], mirror=args.get("mirror", False))
     return build(name, **args)
 
 
-def make_ensemble(members: list[nn.Module], sizes: list[int]) -> Ensemble:
+def make_ensemble(members: list[nn.Module], sizes: list[int], *, mirror: bool = False) -> Ensemble:
     """An :class:`Ensemble` that remembers how to rebuild itself (``build_args``), so it saves as a checkpoint."""
-    ensemble = Ensemble(members, sizes=sizes)
+    ensemble = Ensemble(members, sizes=sizes, mirror=mirror)
     ensemble.build_args = {
         "name": "ensemble",
         "num_classes": members[0].build_args["num_classes"],
         "members": [m.build_args for m in members],
         "sizes": [int(s) for s in sizes],
+        "mirror": bool(mirror),
     }
     return ensemble
 

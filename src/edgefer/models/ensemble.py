@@ -5,6 +5,10 @@ The cloud's large model may be several networks trained apart (docs/RESULTS.md).
 evaluation, ONNX export. Members may have different input sizes: each gets the (normalised) input
 resized to its own size, which for a linear normalisation shared by all members (they are trained
 on the same data, so they share its mean and std) is the same as preparing the face for it alone.
+
+``mirror=True`` also runs every member on the mirrored face (flip test-time augmentation inside the
+model): the cloud has the compute to spare, and a model served as ``full-large`` predicts one crop
+at a time, so the TTA that scores it on PublicTest must live in the model to reach the server.
 """
 
 from __future__ import annotations
@@ -19,19 +23,25 @@ __all__ = ["Ensemble"]
 
 
 class Ensemble(nn.Module):
-    """``log(mean_i softmax(member_i(resize(x, size_i))))``: log-probabilities, usable as logits."""
+    """``log(mean_i softmax(member_i(resize(x, size_i))))``: log-probabilities, usable as logits.
 
-    def __init__(self, members: Sequence[nn.Module], *, sizes: Sequence[int]) -> None:
+    With ``mirror`` the mean also runs over each member's view of the mirrored face."""
+
+    def __init__(self, members: Sequence[nn.Module], *, sizes: Sequence[int], mirror: bool = False) -> None:
         super().__init__()
         if not members or len(members) != len(sizes):
             raise ValueError(f"an ensemble needs one input size per member, got {len(members)} and {len(sizes)}")
         self.members = nn.ModuleList(members)
         self.sizes = [int(s) for s in sizes]
+        self.mirror = bool(mirror)
 
     def forward(self, x: Tensor) -> Tensor:
+        views = (x, torch.flip(x, dims=[-1])) if self.mirror else (x,)
         total = None
         for member, size in zip(self.members, self.sizes, strict=True):
-            xi = x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
-            p = F.softmax(member(xi), dim=1)
-            total = p if total is None else total + p
-        return torch.log((total / len(self.members)).clamp_min(1e-12))
+            for view in views:
+                if view.shape[-1] != size:
+                    view = F.interpolate(view, size=(size, size), mode="bilinear", antialias=True)
+                p = F.softmax(member(view), dim=1)
+                total = p if total is None else total + p
+        return torch.log((total / (len(self.members) * len(views))).clamp_min(1e-12))
