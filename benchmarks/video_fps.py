@@ -59,7 +59,7 @@ def main() -> None:
             cv2.setNumThreads(threads)
             kwargs = {"threads": threads, "max_side": args.detect_side} if args.detector == "retinaface" else {}
             runner = EdgeRunner("default", runtime=runtime, threads=threads)  # ONNX Runtime: exported once, cached
-            pipeline = FacePipeline(runner, get_detector(args.detector, **kwargs))
+            pipeline = FacePipeline(runner, detector=get_detector(args.detector, **kwargs))
             if hasattr(pipeline.detector, "retry_scale"):  # as `edgefer video`: no second look at a frame
                 pipeline.detector.retry_scale = None
             for every in (1, 5):
