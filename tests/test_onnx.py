@@ -24,10 +24,12 @@ def _check(module, example, path, batch_sizes=(1,)):
         np.testing.assert_allclose(run_onnx(session, x), expected, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_full_model_matches_onnxruntime_with_a_dynamic_batch(model, tmp_path):
     _check(model, torch.randn(1, 3, 224, 224), tmp_path / "full.onnx", batch_sizes=(1, 3))
 
 
+@pytest.mark.slow
 def test_each_split_part_matches_onnxruntime(model, tmp_path):
     head, cloud, tail = model.split(after="stage2")
     image = torch.randn(1, 3, 224, 224)

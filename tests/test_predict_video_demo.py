@@ -113,6 +113,7 @@ def test_video_needs_exactly_one_source(tmp_path):
     assert result.exit_code == 2 and "no such file" in words(result.output)
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path):
     # the shipped model stands in for the cloud's larger one, so that the escalate row is there too
     args = ["demo", "--out", str(tmp_path), "--repeats", "2", "--large", "default", "--escalate-rate", "1"]

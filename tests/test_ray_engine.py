@@ -14,6 +14,7 @@ from fuzz_corpus import corpus
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs ray[serve] (make test installs it)")
 serve = pytest.importorskip("ray.serve")
+pytestmark = pytest.mark.slow  # a Ray cluster starts in this process: a minute before the first test
 
 
 def _free_port() -> int:

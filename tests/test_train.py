@@ -251,6 +251,7 @@ def test_pipeline_views_keep_missed_faces_and_are_cached(tmp_path, monkeypatch):
         pipeline_views(faces[:3], cache)
 
 
+@pytest.mark.slow
 def test_pipeline_recipe_trains_on_cached_detector_views(run, tmp_path):
     base, _ = run
     out = tmp_path / "pipeline"
