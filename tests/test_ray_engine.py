@@ -48,12 +48,25 @@ def test_a_replica_takes_more_than_a_batch_at_once():
     assert scaled["autoscaling_config"]["target_ongoing_requests"] <= scaled["max_ongoing_requests"]
 
 
+def test_the_proxy_gets_time_to_start_unless_the_environment_says_otherwise(monkeypatch):
+    import os
+
+    from edgefer.serving.ray_engine import patient_proxy
+
+    monkeypatch.delenv("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", raising=False)
+    monkeypatch.setenv("RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S", "7")
+    patient_proxy()
+    assert float(os.environ["RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S"]) > 5  # Ray's default, too short under load
+    assert os.environ["RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S"] == "7"
+
+
 @pytest.fixture(scope="module")
 def ray_cloud(tiny_checkpoint):
     """Ray Serve in this process: two replicas of the models, the tiny model also as full-large."""
-    from edgefer.serving.ray_engine import RayOptions, build_app
+    from edgefer.serving.ray_engine import RayOptions, build_app, patient_proxy
 
     port = _free_port()
+    patient_proxy()  # under load the proxy may take more than Ray's 5 s to start
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})

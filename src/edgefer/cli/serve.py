@@ -148,13 +148,14 @@ def _serve_ray(checkpoint, large, token, runtime, full_runtime, limits, replicas
         import ray
         from ray import serve as ray_serve
 
-        from ..serving.ray_engine import RayOptions, build_app
+        from ..serving.ray_engine import RayOptions, build_app, patient_proxy
     except ImportError as exc:
         raise typer.BadParameter(f"--engine ray needs Ray Serve: pip install 'edgefer[ray]' ({exc})") from None
     options = RayOptions(
         replicas=replicas, autoscale=RayOptions.parse_autoscale(autoscale), max_batch_size=batch,
         batch_wait_ms=delay, threads=threads or 1,
     )  # fmt: skip
+    patient_proxy()
     ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

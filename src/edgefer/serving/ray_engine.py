@@ -25,6 +25,7 @@ Everything that imports Ray is in this module; the single-process server does no
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -40,7 +41,18 @@ from .batching import BatchResult
 from .dataplane import DataPlane, ServedModel, full_model, served_models
 from .limits import ServerLimits
 
-__all__ = ["RayOptions", "build_app", "deployment_options"]
+__all__ = ["RayOptions", "build_app", "deployment_options", "patient_proxy"]
+
+# Ray Serve kills its HTTP proxy when it is not ready within 5 s, and serve.start() then fails; on a
+# loaded 2-core machine the first start took longer (a fresh clone's test run, training beside it).
+PROXY_PATIENCE = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60", "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "30"}
+
+
+def patient_proxy() -> None:
+    """Give a local Ray instance's proxy time to start under load; call before ``ray.init``. Values
+    already in the environment (a cluster's own settings) win."""
+    for name, value in PROXY_PATIENCE.items():
+        os.environ.setdefault(name, value)
 
 
 @dataclass(frozen=True)
