@@ -91,3 +91,16 @@ def test_profile_refuses_unknown_models():
     result = runner.invoke(app, ["profile", "--models", "vgg*"])
     assert result.exit_code != 0
     assert "no model matches 'vgg*'" in words(result.output)
+
+
+def test_ensemble_writes_a_mirrored_checkpoint_and_needs_two_members_unless_mirrored(tiny_checkpoint, tmp_path):
+    from edgefer.loading import load_model
+
+    out = tmp_path / "large"
+    result = runner.invoke(app, ["ensemble", str(tiny_checkpoint), str(tiny_checkpoint), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    large = load_model(out)
+    assert large.meta.name == "ensemble" and large.net.mirror and len(large.net.members) == 2
+    alone = ["ensemble", str(tiny_checkpoint), "--out", str(tmp_path / "one")]
+    assert runner.invoke(app, [*alone, "--no-mirror"]).exit_code == 2
+    assert runner.invoke(app, alone).exit_code == 0  # one model and its mirror image

@@ -7,10 +7,11 @@ Usage:
 The ensemble averages its members' probabilities; each member keeps its own input size (the
 ensemble's input is the largest, and the others get it resized). By default (``--mirror``) each
 member also sees the mirrored face, inside the model: the server predicts one crop at a time, so
-this is how flip TTA reaches ``full-large`` (twice the compute, in the cloud). A mirrored
-ensemble is unchanged by flipping its input, so it is scored without further TTA. It is saved as an ordinary
-checkpoint, so ``evaluate``, ``export``, ``serve --large`` and the edge runtime take it. With
-``--data`` it is scored on PublicTest and the score is stored with it.
+this is how flip TTA reaches ``full-large`` (twice the compute, in the cloud). A mirrored ensemble
+is unchanged by flipping its input, so it is scored without further TTA.
+
+It is saved as an ordinary checkpoint, so ``evaluate``, ``export``, ``serve --large`` and the edge
+runtime take it. With ``--data`` it is scored on PublicTest and the score is stored with it.
 """
 
 from __future__ import annotations
