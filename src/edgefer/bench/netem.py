@@ -202,18 +202,22 @@ class NetnsLink:
 
 
 class _Bucket:
-    def __init__(self, rate_bytes: float) -> None:
-        self.rate, self.tokens, self.at = rate_bytes, 0.0, time.monotonic()
+    """A token bucket at ``rate`` bytes/s holding at most :func:`burst_bytes`; ``clock`` and ``sleep``
+    are injectable, so that the pacing can be checked without a wall clock."""
+
+    def __init__(self, rate_bytes: float, *, clock=time.monotonic, sleep=asyncio.sleep) -> None:
+        self.rate, self.tokens, self.clock, self.sleep = rate_bytes, 0.0, clock, sleep
+        self.at = clock()
 
     async def take(self, n: int) -> None:
         while True:
-            now = time.monotonic()
+            now = self.clock()
             self.tokens = min(self.tokens + (now - self.at) * self.rate, burst_bytes(self.rate))
             self.at = now
             if self.tokens >= n:
                 self.tokens -= n
                 return
-            await asyncio.sleep((n - self.tokens) / self.rate)
+            await self.sleep((n - self.tokens) / self.rate)
 
 
 class ProxyLink:
