@@ -1,7 +1,6 @@
 """The cloud tier on Ray Serve: the same protocol (tritonclient), the same refusals (the fuzz corpus),
 the same answers as the device, the larger model for escalation, and no request lost when a replica dies."""
 
-import socket
 import threading
 import time
 
@@ -10,17 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import FACES
+from edgefer.serving.process import free_port
 from fuzz_corpus import corpus
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs ray[serve] (make test installs it)")
 serve = pytest.importorskip("ray.serve")
 pytestmark = pytest.mark.slow  # a Ray cluster starts in this process: a minute before the first test
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_config_file_is_a_valid_serve_config_whose_builder_builds_the_app():
@@ -65,18 +59,17 @@ def ray_cloud(tiny_checkpoint):
     """Ray Serve in this process: two replicas of the models, the tiny model also as full-large."""
     from edgefer.serving.ray_engine import RayOptions, build_app, patient_proxy
 
-    port = _free_port()
+    port = free_port()
     patient_proxy()  # under load the proxy may take more than Ray's 5 s to start
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         options = RayOptions(replicas=2, max_batch_size=8, batch_wait_ms=2)
         app = build_app(str(tiny_checkpoint), str(tiny_checkpoint), full_runtime="auto", options=options)
-        serve.run(app, name="edgefer", route_prefix="/")
+        serve.run(app, name="edgefer", route_prefix="/")  # returns once Ray reports the application RUNNING
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while httpx.get(f"{url}/v2/health/ready").status_code != 200:
-            assert time.monotonic() < deadline
+        while httpx.get(f"{url}/v2/health/ready", timeout=None).status_code != 200:  # the proxy learns the route
+            assert serve.status().applications["edgefer"].status == "RUNNING"  # no wait on a failed deployment
             time.sleep(0.2)
         yield url
     finally:

@@ -13,22 +13,20 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 from ..edge import EdgeRunner
 from ..loading import load_model
+from ..serving.process import free_port, wait_ready
 from .netem import LinkSpec, NetnsLink, ProxyLink, netem_available, netns_available
 
 __all__ = ["DEVICES", "Cloud", "parse_devices", "run_degradation", "run_offload_bench"]
@@ -54,12 +52,6 @@ def parse_devices(text: str) -> dict[str, float]:
         else:
             raise ValueError(f"unknown device {name!r}; use {', '.join(DEVICES)} or NAME=FACTOR")
     return devices
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -103,14 +95,15 @@ def start_cloud(
                 host, port = link.cloud_ip, 8000
                 process = link.popen([*serve, "--host", host, "--port", str(port)], env=env, stderr=log)
             else:
-                host, port = "127.0.0.1", _free_port()
+                host, port = "127.0.0.1", free_port()
                 process = subprocess.Popen([*serve, "--port", str(port)], env=env, stderr=log)
                 link = stack.enter_context(ProxyLink(spec, target=(host, port)))
                 host, port = link.proxy_host, link.proxy_port
             stack.callback(_stop, process)
             cloud = Cloud(link, f"http://{host}:{port}", token, process)
             try:
-                _wait_ready(cloud)
+                with cloud.edge():
+                    wait_ready(cloud.url, process, timeout=60.0)
             except RuntimeError as exc:
                 log.seek(0)
                 raise RuntimeError(f"{exc}; its log:\n{log.read()[-2000:]}") from None
@@ -123,19 +116,6 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(10)
     except subprocess.TimeoutExpired:
         process.kill()
-
-
-def _wait_ready(cloud: Cloud, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    with cloud.edge():
-        while time.monotonic() < deadline:
-            if cloud.process.poll() is not None:
-                raise RuntimeError(f"the cloud server exited with code {cloud.process.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{cloud.url}/v2/health/ready", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.2)
-    raise RuntimeError(f"the cloud server at {cloud.url} did not become ready in {timeout:.0f} s")
 
 
 def _summarise(device: str, kbps: float, strategy: str, breakdowns: list, link_kind: str) -> dict:

@@ -21,13 +21,28 @@ from typing import IO
 
 import httpx
 
-__all__ = ["ServerProcess", "free_port"]
+__all__ = ["ServerProcess", "free_port", "wait_ready"]
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float) -> None:
+    """Poll ``url``'s readiness until it answers 200; RuntimeError if ``process`` exits first or
+    ``timeout`` seconds pass (the caller adds the server's log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        if process.poll() is not None:
+            raise RuntimeError(f"edgefer serve exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"edgefer serve at {url} did not become ready within {timeout:g} s")
+        time.sleep(0.02)
 
 
 class ServerProcess:
@@ -53,14 +68,12 @@ class ServerProcess:
         # open for as long as the server runs; closed by stop()
         self._stderr = self.log.open("w+") if self.log else tempfile.TemporaryFile("w+")  # noqa: SIM115
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self._stderr)
-        deadline = time.monotonic() + self.start_timeout
-        while not self.ready():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"edgefer serve exited with {self.process.returncode}: {self.stderr_tail()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"edgefer serve did not become ready within {self.start_timeout:g} s")
-            time.sleep(0.02)
+        try:
+            wait_ready(self.url, self.process, self.start_timeout)
+        except RuntimeError as exc:
+            tail = self.stderr_tail()
+            self.stop()
+            raise RuntimeError(f"{exc}: {tail}") from None
         self.ready_at = time.monotonic()
         return self
 
