@@ -64,6 +64,32 @@ def test_a_missed_face_is_reported_at_its_predicted_box_for_coast_seconds_then_d
     assert reported == [10, 11, 12, 13, 14]  # 0.2 s after the last detection (frame 9), then gone
 
 
+def _scene(patches):
+    """A grey 320x240 frame with each (texture, x, y) pasted at its place; the faces found there."""
+    frame = np.full((240, 320), 128, np.uint8)
+    faces = []
+    for texture, x, y in patches:
+        frame[y : y + 60, x : x + 60] = texture
+        faces.append(_face(x + 30, y + 30, side=60))
+    return frame, faces
+
+
+@pytest.mark.parametrize("relink_seconds", [3.0, 0.0])
+def test_a_face_lost_long_enough_for_its_track_to_drift_gets_its_id_back_if_it_looks_the_same(relink_seconds):
+    rng = np.random.default_rng(0)
+    a, b = (cv2.resize(rng.integers(0, 255, (6, 6)).astype(np.uint8), (60, 60)) for _ in range(2))
+    tracker = FaceTracker("bytetrack", fps=25, lost_seconds=1.0, relink_seconds=relink_seconds)
+    for frame in range(10):  # A moves right along the top
+        image, faces = _scene([(a, 10 + 5 * frame, 20)])
+        (first,) = tracker.update(faces, frame / 25, image)
+    for frame in range(10, 30):  # gone for 0.8 s, during which its track keeps drifting right
+        assert tracker.update([], frame / 25) == []
+    image, faces = _scene([(a, 20, 150), (b, 200, 150)])  # A is back, far from where it went; B is new
+    back, new = sorted(tracker.update(faces, 30 / 25, image), key=lambda t: t.face.box[0])
+    assert (back.track_id == first.track_id) == (relink_seconds > 0)
+    assert new.track_id not in (first.track_id, back.track_id)  # B does not look like A: a new ID
+
+
 def test_smoothers():
     q = np.array([0.1, 0.9])
     ema = ExpressionSmoother("ema", alpha=0.5)
@@ -164,15 +190,65 @@ def _pipeline(tiny):
 
 def test_a_camera_that_disappears_ends_the_run_and_everything_is_written(tiny, tmp_path):
     out = tmp_path / "out.mp4"
-    stats = run_video(_Camera(7), _pipeline(tiny), out=out, live=True)
+    stats = run_video(_Camera(7), _pipeline(tiny), out=out, live=True, every=2)  # the copy on its own thread
     assert stats.frames == 7 and stats.skipped == 0
     assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 7
+
+
+@pytest.mark.parametrize("write_behind", [True, False])
+def test_an_error_while_drawing_the_annotated_copy_stops_the_run_and_the_file_is_closed(tiny, tmp_path, write_behind):
+    def draw(rgb, results):
+        if draw.calls == 3:
+            raise RuntimeError("drawing failed")
+        draw.calls += 1
+        return rgb
+
+    draw.calls = 0
+    out = tmp_path / "out.avi"
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        run_video(_Camera(40), _pipeline(tiny), out=out, draw=draw, live=True, write_behind=write_behind)
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 3  # what was drawn is readable
 
 
 def test_a_video_without_faces_gives_an_empty_summary_and_a_timeline(tmp_path):
     frames = pd.DataFrame(columns=["frame", "time", "track_id", "label", *CLASSES])
     assert summarize_tracks(frames, CLASSES).empty
     assert plot_timeline(frames, CLASSES, tmp_path / "t.png").stat().st_size > 1000
+
+
+class _Scripted:
+    """A detector that finds face A on every call, and face B too from its third call on, both moving right."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, rgb):
+        step, self.calls = self.calls, self.calls + 1
+        return [_face(40 + 2 * step, 40, side=30), *([_face(40 + 2 * step, 90, side=30)] if step >= 2 else [])]
+
+
+@pytest.mark.parametrize("classify_every", [1, 4])
+def test_classify_every_k_carries_each_tracks_scores_between_and_classifies_a_new_face_at_once(tiny, classify_every):
+    pipeline = _pipeline(tiny)
+    pipeline.detector = _Scripted()
+    batches = []
+    predict_batch = pipeline.runner.predict_batch
+    pipeline.runner.predict_batch = lambda crops: batches.append(len(crops)) or predict_batch(crops)
+    frames = []
+    run_video(_Camera(9), pipeline, classify_every=classify_every, on_frame=lambda i, t, r: frames.append(r))
+    assert [len(r) for r in frames] == [1, 1, 2, 2, 2, 2, 2, 2, 2]
+    if classify_every == 1:
+        assert batches == [1, 1, 2, 2, 2, 2, 2, 2, 2]
+        return
+    assert batches == [1, 1, 2, 2]  # frame 0 (A), 2 (B, new), 4 and 8 (both)
+    classified = {"A": (0, 4, 8), "B": (2, 4, 8)}
+    for frame, results in enumerate(frames):
+        for now in results:
+            who = "A" if now.box[1] < 60 else "B"
+            source = max(f for f in classified[who] if f <= frame)
+            (then,) = [r for r in frames[source] if r.track_id == now.track_id]
+            assert now.scores == then.scores and now.label == then.label and now.raw_scores == then.raw_scores
+            assert (now.box[0] > then.box[0]) == (frame > source)  # at the tracker's new box
 
 
 def test_summary_and_timeline_per_person(tmp_path):

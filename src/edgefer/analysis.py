@@ -146,7 +146,8 @@ def analyze_video(
     path: str | Path,
     *,
     every: int = 5,
-    tracker: str = "bytetrack",
+    classify_every: int | None = None,
+    tracker: str = "ocsort",
     smooth: str = "hmm",
     detector: str | FaceDetector = "retinaface",
     strategy: str = "edge",
@@ -156,7 +157,10 @@ def analyze_video(
     threads: int | None = None,
     max_frames: int | None = None,
 ) -> pd.DataFrame:
-    """Every face of every frame of a video file: one row per face per frame, with its track."""
+    """Every face of every frame of a video file: one row per face per frame, with its track.
+
+    Faces are detected every ``every`` frames and classified every ``classify_every`` (default: as
+    ``every``); between, the tracker moves each face's box and it keeps its last scores."""
     import cv2
 
     from .video import run_video
@@ -177,8 +181,8 @@ def analyze_video(
         )
 
     try:
-        run_video(capture, pipeline, every=every, tracker=tracker, smooth=smooth, max_frames=max_frames,
-                  on_frame=on_frame)  # fmt: skip
+        run_video(capture, pipeline, every=every, classify_every=classify_every or every, tracker=tracker,
+                  smooth=smooth, max_frames=max_frames, on_frame=on_frame)  # fmt: skip
     finally:
         capture.release()
         pipeline.runner.close()

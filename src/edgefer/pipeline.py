@@ -73,12 +73,16 @@ class FacePipeline:
         gray = to_gray(rgb)
         return [align_face(gray, f, margin=self.margin, shift=self.shift, rotate=self.rotate) for f in faces]
 
-    def result(self, rgb: np.ndarray, face: Face, prediction: Prediction) -> FaceResult:
-        """A face's result from its prediction: the box clipped to the image."""
+    @staticmethod
+    def box(rgb: np.ndarray, face: Face) -> tuple[int, int, int, int]:
+        """The face's box in whole pixels, clipped to the image."""
         height, width = rgb.shape[:2]
         x1, y1, x2, y2 = face.box
-        box = (max(int(x1), 0), max(int(y1), 0), min(round(x2), width), min(round(y2), height))
-        return FaceResult(box, face.score, prediction.label, prediction.scores, prediction.breakdown)
+        return max(int(x1), 0), max(int(y1), 0), min(round(x2), width), min(round(y2), height)
+
+    def result(self, rgb: np.ndarray, face: Face, prediction: Prediction) -> FaceResult:
+        """A face's result from its prediction: the box clipped to the image."""
+        return FaceResult(self.box(rgb, face), face.score, prediction.label, prediction.scores, prediction.breakdown)
 
     def __call__(self, rgb: np.ndarray, faces: list[Face] | None = None) -> list[FaceResult]:
         """Results for every face in an RGB uint8 image; pass ``faces`` to skip detection (tracking).

@@ -1,6 +1,10 @@
 """Video: read frames, detect every K-th frame and track faces between, classify each frame's faces as
 one batch, smooth each track's expression, draw, write.
 
+With ``classify_every=K`` (and a tracker) the faces are classified only every K-th frame; on the
+frames between, each tracked face keeps its track's last scores (smoothed and raw) at its new box,
+and a face seen for the first time is classified at once.
+
 Every face of every frame becomes a :class:`~edgefer.pipeline.FaceResult` with its ``track_id`` (the
 same person keeps it while in view), its box (the detector's, or the tracker's prediction between
 detections), its smoothed ``scores`` and ``label``, and this frame's ``raw_scores``.
@@ -13,9 +17,11 @@ does the end of a file; the annotated copy is always closed, so what was written
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -24,10 +30,10 @@ import numpy as np
 from .pipeline import FacePipeline, FaceResult
 from .tracking import ExpressionSmoother, FaceTracker
 
-__all__ = ["VideoStats", "frames_of", "run_video"]
+__all__ = ["AnnotatedCopy", "VideoStats", "frames_of", "run_video"]
 
 log = logging.getLogger(__name__)
-PARTS = ("read", "detect", "track", "classify", "write")
+PARTS = ("read", "detect", "track", "classify", "write")  # write: AnnotatedCopy.put (drawing and encoding, or a wait)
 
 
 @dataclass
@@ -80,18 +86,27 @@ def run_video(
     *,
     out: Path | None = None,
     every: int = 1,
+    classify_every: int = 1,
     max_frames: int | None = None,
-    tracker: FaceTracker | str | None = "bytetrack",
+    tracker: FaceTracker | str | None = "ocsort",
     smooth: ExpressionSmoother | str = "hmm",
     live: bool = False,
     draw: Callable[[np.ndarray, list[FaceResult]], np.ndarray] | None = None,
     on_frame: Callable[[int, float, list[FaceResult]], None] | None = None,
+    write_behind: bool | None = None,
 ) -> VideoStats:
     """Run the pipeline over an opened capture; write an annotated copy to ``out`` if given.
 
-    ``tracker`` (``bytetrack``, ``sort``, ``ocsort``, a :class:`FaceTracker`, or None to hold the
+    ``tracker`` (``ocsort``, ``bytetrack``, ``sort``, a :class:`FaceTracker`, or None to hold the
     last detections' boxes without identities) and ``smooth`` (``hmm``, ``ema``, ``median``,
-    ``none``) are described in :mod:`edgefer.tracking`."""
+    ``none``) are described in :mod:`edgefer.tracking`. ``classify_every``: see the module docstring
+    (without a tracker every frame is classified). ``write_behind``: draw and encode the annotated
+    copy on a thread of its own (:class:`AnnotatedCopy`); by default only when detecting every few
+    frames, where the loop leaves a core idle. Detecting every frame keeps both cores of a 2-core
+    machine busy, and there a third thread slowed the loop more than it saved (docs/RESULTS.md,
+    "Video")."""
+    if every < 1 or classify_every < 1:
+        raise ValueError(f"every and classify_every must be at least 1, not {every} and {classify_every}")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     if isinstance(tracker, str):
         tracker = FaceTracker(tracker, fps=fps, lost_seconds=max(1.0, 2 * every / fps))
@@ -100,6 +115,7 @@ def run_video(
     writer = None
     stats = VideoStats()
     held = []
+    last: dict[int, FaceResult] = {}  # track ID -> its last classified result
     began = time.perf_counter()
     clock = time.perf_counter
     frames = frames_of(capture, live=live)
@@ -119,14 +135,21 @@ def run_video(
             detections = pipeline.detect(rgb) if stats.frames % every == 0 else None
             t2 = clock()
             if tracker is not None:
-                tracked = tracker.update(detections, index / fps)
+                tracked = tracker.update(detections, index / fps, rgb if detections is not None else None)
                 faces, ids = [t.face for t in tracked], [t.track_id for t in tracked]
             else:
                 held = detections if detections is not None else held
                 faces, ids = held, [None] * len(held)
             t3 = clock()
-            results = pipeline(rgb, faces)
-            for result, tid in zip(results, ids, strict=True):
+            fresh = tracker is None or stats.frames % classify_every == 0
+            todo = [k for k, tid in enumerate(ids) if fresh or tid not in last]
+            classified = dict(zip(todo, pipeline(rgb, [faces[k] for k in todo]), strict=True))
+            results = []
+            for k, (face, tid) in enumerate(zip(faces, ids, strict=True)):
+                if k not in classified:  # carried: the track's last scores at its new box
+                    results.append(replace(last[tid], box=pipeline.box(rgb, face), detection_score=face.score))
+                    continue
+                result = classified[k]
                 result.track_id = tid
                 if tid is not None:
                     raw = np.array([result.scores[c] for c in classes])
@@ -135,13 +158,16 @@ def run_video(
                     result.scores = {c: float(v) for c, v in zip(classes, smoothed, strict=True)}
                     result.label = classes[int(np.argmax(smoothed))]
                     stats.tracks.add(tid)
+                    last[tid] = result
+                results.append(result)
             if tracker is not None:
                 smoother.forget(set(ids))
+                last = {tid: r for tid, r in last.items() if tid in ids}
             t4 = clock()
             if out is not None:
-                writer = writer or _open_writer(out, fps, rgb.shape)
-                annotated = draw(rgb, results) if draw else rgb
-                writer.write(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
+                behind = every > 1 if write_behind is None else write_behind
+                writer = writer or AnnotatedCopy(out, fps, rgb.shape, draw=draw, threaded=behind)
+                writer.put(rgb, results)
             t5 = clock()
             for part, seconds in zip(PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
                 stats.parts[part] += seconds
@@ -151,15 +177,71 @@ def run_video(
             stats.faces += len(results)
     finally:
         if writer is not None:
-            writer.release()
+            writer.close()
     stats.seconds = time.perf_counter() - began
     return stats
 
 
-def _open_writer(out: Path, fps: float, shape: tuple[int, ...]) -> cv2.VideoWriter:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if out.suffix.lower() != ".avi" else "MJPG"))
-    writer = cv2.VideoWriter(str(out), fourcc, fps, (shape[1], shape[0]))
-    if not writer.isOpened():
-        raise ValueError(f"cannot write a video to {out}")
-    return writer
+class AnnotatedCopy:
+    """The annotated copy of a video, drawn and encoded on a thread of its own (``threaded``) or in line.
+
+    On its thread, the next frame's detection and classification overlap this frame's drawing and
+    encoding (about 3 ms a 640x480 frame; OpenCV lets go of the GIL while it encodes). At most
+    ``depth`` frames wait in the queue, so a slow disk holds the loop back instead of filling
+    memory. :meth:`close` writes every queued frame and closes the file; an error on the thread is
+    raised by the next :meth:`put` or by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        fps: float,
+        shape: tuple[int, ...],
+        *,
+        draw: Callable[[np.ndarray, list[FaceResult]], np.ndarray] | None = None,
+        threaded: bool = True,
+        depth: int = 4,
+    ) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if out.suffix.lower() != ".avi" else "MJPG"))
+        self._writer = cv2.VideoWriter(str(out), fourcc, fps, (shape[1], shape[0]))
+        if not self._writer.isOpened():
+            raise ValueError(f"cannot write a video to {out}")
+        self._draw = draw
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="edgefer-annotated-copy", daemon=True)
+            self._thread.start()
+
+    def put(self, rgb: np.ndarray, results: list[FaceResult]) -> None:
+        """Queue a frame (RGB) and its results (or write it now); blocks while ``depth`` frames are waiting."""
+        if self._error is not None:
+            raise self._error
+        if self._thread is None:
+            self._write(rgb, results)
+        else:
+            self._queue.put((rgb, results))
+
+    def close(self) -> None:
+        """Write what is queued, close the file, and raise the thread's error if it had one."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        self._writer.release()
+        if self._error is not None:
+            raise self._error
+
+    def _write(self, rgb: np.ndarray, results: list[FaceResult]) -> None:
+        annotated = self._draw(rgb, results) if self._draw else rgb
+        self._writer.write(cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain the queue so that put() never blocks forever
+            try:
+                self._write(*item)
+            except Exception as exc:  # handed to the loop's thread
+                self._error = exc
