@@ -16,11 +16,12 @@ import argparse
 import json
 import socket
 import statistics
+import subprocess
 import sys
-import threading
 import time
 
 from edgefer.bench.netem import LinkSpec, NetnsLink, ProxyLink, netns_available
+from edgefer.serving.process import free_port
 
 SPECS = [LinkSpec(rate_kbps=200, rtt_ms=0), LinkSpec(rate_kbps=500, rtt_ms=0), LinkSpec(rate_kbps=10_000, rtt_ms=200)]
 PORT = 9099
@@ -50,6 +51,17 @@ def transfer(connect, size: int) -> float:
     return seconds
 
 
+def wait_listening(connect, attempts: int = 50) -> None:
+    """Wait until the sink accepts connections (it starts in a process of its own)."""
+    for _ in range(attempts):
+        try:
+            connect().close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the sink did not start listening")
+
+
 def row(kind: str, spec: LinkSpec, size: int, times: list[float]) -> dict:
     expected = size / (spec.rate_kbps * 1000) + spec.rtt_ms / 1000
     fastest, median = min(times), statistics.median(times)
@@ -71,12 +83,7 @@ def netns_rows(size: int, tries: int) -> list[dict]:
                     with link.edge():
                         return socket.create_connection((link.cloud_ip, PORT), timeout=30)
 
-                for _ in range(50):  # the listener inside the namespace
-                    try:
-                        connect().close()
-                        break
-                    except OSError:
-                        time.sleep(0.1)
+                wait_listening(connect)
                 rows.append(row("netns", spec, size, [transfer(connect, size) for _ in range(tries)]))
             finally:
                 sink.kill()
@@ -84,26 +91,18 @@ def netns_rows(size: int, tries: int) -> list[dict]:
 
 
 def proxy_rows(size: int, tries: int) -> list[dict]:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-
-    def serve() -> None:
-        while True:
-            conn, _ = listener.accept()
-            received = 0
-            while received < size and (data := conn.recv(65536)):
-                received += len(data)
-            conn.sendall(b"k")
-            conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, "-c", SINK, "127.0.0.1", str(port), str(size)])
     rows = []
-    with ProxyLink(SPECS[0], target=listener.getsockname()) as link:
-        for spec in SPECS:
-            link.shape(spec)
-            connect = lambda: socket.create_connection((link.proxy_host, link.proxy_port), timeout=30)  # noqa: E731
-            rows.append(row("proxy", spec, size, [transfer(connect, size) for _ in range(tries)]))
+    try:
+        wait_listening(lambda: socket.create_connection(("127.0.0.1", port), timeout=30))
+        with ProxyLink(SPECS[0], target=("127.0.0.1", port)) as link:
+            for spec in SPECS:
+                link.shape(spec)
+                connect = lambda: socket.create_connection((link.proxy_host, link.proxy_port), timeout=30)  # noqa: E731
+                rows.append(row("proxy", spec, size, [transfer(connect, size) for _ in range(tries)]))
+    finally:
+        sink.kill()
     return rows
 
 

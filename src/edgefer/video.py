@@ -135,7 +135,7 @@ def run_video(
             detections = pipeline.detect(rgb) if stats.frames % every == 0 else None
             t2 = clock()
             if tracker is not None:
-                tracked = tracker.update(detections, index / fps, rgb if detections is not None else None)
+                tracked = tracker.update(detections, index / fps, rgb)
                 faces, ids = [t.face for t in tracked], [t.track_id for t in tracked]
             else:
                 held = detections if detections is not None else held
@@ -165,8 +165,9 @@ def run_video(
                 last = {tid: r for tid, r in last.items() if tid in ids}
             t4 = clock()
             if out is not None:
-                behind = every > 1 if write_behind is None else write_behind
-                writer = writer or AnnotatedCopy(out, fps, rgb.shape, draw=draw, threaded=behind)
+                if writer is None:
+                    behind = every > 1 if write_behind is None else write_behind
+                    writer = AnnotatedCopy(out, fps, rgb.shape, draw=draw, threaded=behind)
                 writer.put(rgb, results)
             t5 = clock()
             for part, seconds in zip(PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):

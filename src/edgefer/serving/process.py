@@ -85,11 +85,6 @@ class ServerProcess:
         self._stderr.seek(0)
         return self._stderr.read()[-chars:]
 
-    def ready(self) -> bool:
-        with contextlib.suppress(httpx.HTTPError):
-            return httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200
-        return False
-
     def stop(self) -> None:
         """Kill it (as a crash would) and reap it; stopping a stopped server does nothing."""
         if self.process is not None and self.process.poll() is None:
