@@ -61,6 +61,11 @@ def main() -> None:
         "--write-behind", nargs="+", choices=("auto", "on", "off"), default=["auto"],
         help="the annotated copy on its own thread: run_video's choice, always, never",
     )  # fmt: skip
+    parser.add_argument(
+        "--detect-ahead", nargs="+", choices=("on", "off"), default=["off"],
+        help="read and detect on a thread of their own, ahead of the rest (run_video(detect_ahead=))",
+    )  # fmt: skip
+    parser.add_argument("--detector-threads", type=int, help="the detector's threads (default: as --threads)")
     parser.add_argument("--json")
     args = parser.parse_args()
 
@@ -72,13 +77,16 @@ def main() -> None:
         for runtime, threads in ((r, t) for r in args.runtimes for t in args.threads):
             torch.set_num_threads(threads)
             cv2.setNumThreads(threads)
-            kwargs = {"threads": threads, "max_side": args.detect_side} if args.detector == "retinaface" else {}
+            detector_threads = args.detector_threads or threads
+            kwargs = (
+                {"threads": detector_threads, "max_side": args.detect_side} if args.detector == "retinaface" else {}
+            )
             runner = EdgeRunner("default", runtime=runtime, threads=threads)  # ONNX Runtime: exported once, cached
             pipeline = FacePipeline(runner, detector=get_detector(args.detector, **kwargs))
             if hasattr(pipeline.detector, "retry_scale"):  # as `edgefer video`: no second look at a frame
                 pipeline.detector.retry_scale = None
-            grid = itertools.product(range(args.repeat), modes, args.outputs, args.write_behind)
-            for repeat, (every, classify_every), output, behind in grid:
+            grid = itertools.product(range(args.repeat), modes, args.outputs, args.write_behind, args.detect_ahead)
+            for repeat, (every, classify_every), output, behind, ahead in grid:
                 if output == "none" and behind != args.write_behind[0]:
                     continue  # nothing is written: one row is enough
                 warm = cv2.VideoCapture(str(clip))
@@ -88,15 +96,17 @@ def main() -> None:
                 out = Path(tmp) / "out.mp4" if output == "mp4" else None
                 write_behind = {"auto": None, "on": True, "off": False}[behind]
                 stats = run_video(capture, pipeline, out=out, every=every, classify_every=classify_every,
-                                  draw=draw_results, write_behind=write_behind)  # fmt: skip
+                                  draw=draw_results, write_behind=write_behind, detect_ahead=ahead == "on")  # fmt: skip
                 capture.release()
                 row = {"runtime": runtime, "threads": threads, "detect_every": every, "classify_every": classify_every}
                 row |= {"output": output, "write_behind": behind if output == "mp4" else "", "repeat": repeat}
+                row |= {"detect_ahead": ahead, "detector_threads": detector_threads}
                 row |= {"frames": stats.frames, "faces": stats.faces}
                 row |= {"fps": round(stats.fps, 1), **{f"{k}_ms": round(stats.ms(k), 1) for k in stats.parts}}
                 rows.append(row)
                 print(row, flush=True)
-    config = ["runtime", "threads", "detect_every", "classify_every", "output", "write_behind"]
+    config = ["runtime", "threads", "detector_threads", "detect_every", "classify_every", "output", "write_behind",
+              "detect_ahead"]  # fmt: skip
     times = ["fps", "read_ms", "detect_ms", "track_ms", "classify_ms", "write_ms"]
     table = pd.DataFrame(rows).groupby(config, sort=False)[times].median().reset_index()
     print(f"\nmedians of {args.repeat} run(s) each\n" + table.to_string(index=False))

@@ -14,7 +14,9 @@ entering and leaving, two pairs crossing, written as MP4 at 25 FPS. For every co
 
 ``--runtimes`` and ``--detect-sides`` also time the classifier's runtime and the detector's input
 size; ``--classify-every`` classifying only every K-th frame, ``--relink`` re-linking lost faces by
-their look (``FaceTracker(relink_seconds=...)``), ``--coast`` coasting through missed detections.
+their look (``FaceTracker(relink_seconds=...)``), ``--coast`` coasting through missed detections,
+``--swap`` swapping back the IDs of crossed faces (``swap_margin``), ``--young`` late re-linking
+(``young_seconds``).
 Training in the background can be paused while timing (``--pause PIDS``).
 
 The people are drawn at random from PublicTest (``--people-seed``, 1) and move along paths drawn
@@ -129,6 +131,8 @@ def main() -> None:
     parser.add_argument("--coast", default="", help=f"{also} with these coast_seconds (e.g. 0,0.25,1)")
     parser.add_argument("--classify-every", default="", help=f"{also}, classifying every K-th frame")
     parser.add_argument("--relink", default="", help=f"{also} with these relink_seconds (0: off)")
+    parser.add_argument("--swap", default="", help=f"{also} with these swap_margin (off: None)")
+    parser.add_argument("--young", default="", help=f"{also} with these young_seconds (0: off)")
     parser.add_argument("--detectable", action="store_true", help="draw only faces RetinaFace finds on their own")
     parser.add_argument("--people-seed", type=int, default=1, help="which faces are drawn")
     parser.add_argument("--clip-seed", type=int, default=0, help="their paths, sizes and the background")
@@ -148,7 +152,7 @@ def main() -> None:
         truth = make_clip(clip, faces, labels, frames=args.frames, seed=args.clip_seed)
         models = {rt: load_model(args.checkpoint, rt, args.threads) for rt in args.runtimes.split(",")}
 
-        def run(tracker, every, smooth, runtime, side, coast=None, classify_every=None, relink=None) -> dict:
+        def run(tracker, every, smooth, runtime, side, classify_every=None, **options) -> dict:
             runner = EdgeRunner(models[runtime])
             detector = get_detector("retinaface", threads=args.threads, max_side=side, retry_scale=None)
             pipeline = FacePipeline(runner, detector=detector)
@@ -156,8 +160,7 @@ def main() -> None:
             frames: list[list] = []
             capture = cv2.VideoCapture(str(clip))
             tracking = tracker
-            if coast is not None or relink is not None:  # else run_video's default
-                options = {"coast_seconds": coast} if coast is not None else {"relink_seconds": relink}
+            if options:  # FaceTracker's keywords; else run_video's default
                 tracking = FaceTracker(tracker, fps=truth.fps, lost_seconds=max(1.0, 2 * every / truth.fps),
                                        **options)  # fmt: skip
             stats = run_video(capture, pipeline, out=Path(tmp) / "out.mp4", every=every, tracker=tracking,
@@ -165,7 +168,7 @@ def main() -> None:
                               on_frame=lambda i, t, r: frames.append(r))  # fmt: skip
             capture.release()
             row = {"tracker": tracker, "every": every, "smooth": smooth, "runtime": runtime, "detect_side": side,
-                   "coast_s": coast, "classify_every": classify_every or every, "relink_s": relink,
+                   "classify_every": classify_every or every, **options,
                    "fps": round(stats.fps, 1), **{f"ms_{k}": round(stats.ms(k), 2) for k in stats.parts}}  # fmt: skip
             row |= score(truth, frames, classes, truth.fps)
             print(json.dumps(row), flush=True)
@@ -173,14 +176,12 @@ def main() -> None:
 
         first_runtime, first_side = args.runtimes.split(",")[0], int(args.detect_sides.split(",")[0])
         first_tracker = args.trackers.split(",")[0]
-        for coast, every in itertools.product(
-            map(float, filter(None, args.coast.split(","))), map(int, args.every.split(","))
-        ):
-            rows.append(run(first_tracker, every, "hmm", first_runtime, first_side, coast=coast))
-        for relink, every in itertools.product(
-            map(float, filter(None, args.relink.split(","))), map(int, args.every.split(","))
-        ):
-            rows.append(run(first_tracker, every, "hmm", first_runtime, first_side, relink=relink))
+        variants = [("coast_seconds", args.coast), ("relink_seconds", args.relink), ("swap_margin", args.swap),
+                    ("young_seconds", args.young)]  # fmt: skip
+        for keyword, values in variants:
+            for value, every in itertools.product(filter(None, values.split(",")), map(int, args.every.split(","))):
+                option = {keyword: None if value == "off" else float(value)}
+                rows.append(run(first_tracker, every, "hmm", first_runtime, first_side, **option))
         for classify_every, every in itertools.product(
             map(int, filter(None, args.classify_every.split(","))), map(int, args.every.split(","))
         ):

@@ -90,6 +90,60 @@ def test_a_face_lost_long_enough_for_its_track_to_drift_gets_its_id_back_if_it_l
     assert new.track_id not in (first.track_id, back.track_id)  # B does not look like A: a new ID
 
 
+@pytest.mark.parametrize("young_seconds", [1.0, 0.0])
+def test_a_face_back_half_covered_gets_its_id_back_once_it_is_seen_alone(young_seconds):
+    rng = np.random.default_rng(0)
+    a, b = (cv2.resize(rng.integers(0, 255, (6, 6)).astype(np.uint8), (60, 60)) for _ in range(2))
+    tracker = FaceTracker("ocsort", fps=25, young_seconds=young_seconds)
+    for frame in range(10):  # A moves right along the top
+        image, faces = _scene([(a, 10 + 5 * frame, 20)])
+        (first,) = tracker.update(faces, frame / 25, image)
+    for frame in range(10, 30):  # gone for 0.8 s
+        tracker.update([], frame / 25)
+    image, faces = _scene([(a, 20, 150), (b, 50, 150)])  # back, half covered by B: its look is not its own
+    back, new = sorted(tracker.update(faces, 30 / 25, image), key=lambda t: t.face.box[0])
+    assert back.track_id != first.track_id  # too unlike its old look to be re-linked at once
+    for frame in range(31, 36):  # B moves away
+        image, faces = _scene([(a, 20, 150), (b, 50 + 30 * (frame - 30), 150)])
+        later_a, later_b = sorted(tracker.update(faces, frame / 25, image), key=lambda t: t.face.box[0])
+    assert (later_a.track_id == first.track_id) == (young_seconds > 0)
+    assert later_b.track_id == new.track_id
+    assert tracker.late_relinks == int(young_seconds > 0)
+
+
+def _crossing(tracker, turn_back: bool):
+    """A and B walk towards each other along one row until B covers A, then turn back or walk on.
+
+    The IDs found on A and B in the first frame and in the last."""
+    rng = np.random.default_rng(0)
+    a, b = (cv2.resize(rng.integers(0, 255, (6, 6)).astype(np.uint8), (60, 60)) for _ in range(2))
+    path = [(50 + 10 * f, 530 - 10 * f) for f in range(25)]  # they meet at x = 290 at frame 24
+    step = -10 if turn_back else 10
+    path += [(290 + step * f, 290 - step * f) for f in range(1, 25)]
+    ids = []
+    for frame_index, (xa, xb) in enumerate(path):
+        image = np.full((240, 640), 128, np.uint8)
+        image[90:150, xa : xa + 60], image[90:150, xb : xb + 60] = a, b  # B in front
+        faces = [_face(xb + 30, 120, side=60)]
+        if abs(xa - xb) > 30:  # A is found unless B covers more than half of it
+            faces.append(_face(xa + 30, 120, side=60))
+        found = {round(t.face.box[0]): t.track_id for t in tracker.update(faces, frame_index / 25, image)}
+        ids.append((found.get(xa), found.get(xb)))
+    return ids[0], ids[-1]
+
+
+@pytest.mark.parametrize("kind", ["bytetrack", "sort", "ocsort"])
+@pytest.mark.parametrize("turn_back", [True, False])
+def test_two_faces_whose_tracks_swapped_while_crossing_get_their_ids_back(kind, turn_back):
+    # turning back while one covers the other makes every tracker's motion model swap their tracks
+    first, last = _crossing(FaceTracker(kind, fps=25, swap_margin=None), turn_back)
+    assert (last == first[::-1]) == turn_back
+    tracker = FaceTracker(kind, fps=25)  # swap checks on (the default)
+    first, last = _crossing(tracker, turn_back)
+    assert last == first and None not in first and first[0] != first[1]
+    assert tracker.swaps == int(turn_back)
+
+
 def test_smoothers():
     q = np.array([0.1, 0.9])
     ema = ExpressionSmoother("ema", alpha=0.5)
@@ -251,6 +305,47 @@ def test_classify_every_k_carries_each_tracks_scores_between_and_classifies_a_ne
             assert (now.box[0] > then.box[0]) == (frame > source)  # at the tracker's new box
 
 
+@pytest.mark.parametrize("every", [1, 3])
+def test_detecting_ahead_on_its_own_thread_gives_the_same_results(tiny, every):
+    runs = {}
+    for ahead in (False, True):
+        pipeline = _pipeline(tiny)
+        pipeline.detector = _Scripted()
+        frames = []
+        stats = run_video(
+            _Camera(12), pipeline, every=every, detect_ahead=ahead, on_frame=lambda i, t, r, out=frames: out.append(r)
+        )
+        assert stats.frames == 12 and pipeline.detector.calls == len(range(0, 12, every))
+        runs[ahead] = [[(r.track_id, r.box, r.label, r.scores) for r in results] for results in frames]
+    assert runs[True] == runs[False]
+
+
+class _Failing(_Scripted):
+    def __call__(self, rgb):
+        if self.calls == 4:
+            raise RuntimeError("detector failed")
+        return super().__call__(rgb)
+
+
+def test_an_error_while_detecting_ahead_is_raised_by_the_run_and_the_copy_is_closed(tiny, tmp_path):
+    pipeline = _pipeline(tiny)
+    pipeline.detector = _Failing()
+    out = tmp_path / "out.avi"
+    with pytest.raises(RuntimeError, match="detector failed"):
+        run_video(_Camera(40), pipeline, out=out, live=True, detect_ahead=True)
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 4  # the frames before it
+
+
+def test_detecting_ahead_stops_with_the_run(tiny):
+    import threading
+
+    stats = run_video(_Camera(10_000), _pipeline(tiny), live=True, detect_ahead=True, max_frames=5)
+    assert stats.frames == 5
+    assert not any(t.name == "edgefer-detect-ahead" for t in threading.enumerate())
+    stats = run_video(_Camera(3), _pipeline(tiny), live=True, detect_ahead=True)  # the camera goes away
+    assert stats.frames == 3
+
+
 def test_summary_and_timeline_per_person(tmp_path):
     rows = []
     for t in range(50):
@@ -302,6 +397,21 @@ def test_video_command_writes_per_frame_rows_a_summary_and_a_timeline(people_cli
 
 
 @pytest.mark.slow
+def test_video_command_detecting_ahead_or_not_finds_the_same_people(people_clip, tmp_path):
+    path, _ = people_clip
+    tables = {}
+    for flag in ("--detect-ahead", "--no-detect-ahead"):
+        table = tmp_path / f"{flag}.csv"
+        result = runner.invoke(
+            app, ["video", str(path), "--every", "1", "--max-frames", "12", flag, "--csv", str(table)]
+        )
+        assert result.exit_code == 0, result.output
+        tables[flag] = pd.read_csv(table)
+    ahead, inline = tables.values()
+    assert len(ahead) > 0 and ahead[["frame", "track_id", "label"]].equals(inline[["frame", "track_id", "label"]])
+    assert np.allclose(ahead[["x1", "y1", "x2", "y2"]], inline[["x1", "y1", "x2", "y2"]])
+
+
 def test_analyze_photos_and_video_return_dataframes(people_clip, tmp_path):
     import edgefer
     from edgefer.photos import sample_photos

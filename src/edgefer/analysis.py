@@ -30,9 +30,17 @@ __all__ = ["PhotoResults", "analyze", "analyze_video", "iter_photo_results"]
 
 
 def _pipeline(
-    checkpoint: str, detector: str | FaceDetector, strategy: str, cloud: str | None, runtime: str, threads: int | None
+    checkpoint: str,
+    detector: str | FaceDetector,
+    strategy: str,
+    cloud: str | None,
+    runtime: str,
+    threads: int | None,
+    classifier_threads: int | None = None,
 ) -> FacePipeline:
-    runner = EdgeRunner(checkpoint, strategy=strategy, cloud_url=cloud, runtime=runtime, threads=threads)
+    runner = EdgeRunner(
+        checkpoint, strategy=strategy, cloud_url=cloud, runtime=runtime, threads=classifier_threads or threads
+    )
     if isinstance(detector, str):
         detector = get_detector(detector, **({"threads": threads} if detector == "retinaface" and threads else {}))
     return FacePipeline(runner, detector=detector)
@@ -156,11 +164,14 @@ def analyze_video(
     runtime: str = "auto",
     threads: int | None = None,
     max_frames: int | None = None,
+    detect_ahead: bool | None = None,
 ) -> pd.DataFrame:
     """Every face of every frame of a video file: one row per face per frame, with its track.
 
     Faces are detected every ``every`` frames and classified every ``classify_every`` (default: as
-    ``every``); between, the tracker moves each face's box and it keeps its last scores."""
+    ``every``); between, the tracker moves each face's box and it keeps its last scores.
+    ``detect_ahead``: as ``edgefer video --detect-ahead`` (default: when ``every`` is 1), with the
+    classifier on one thread."""
     import cv2
 
     from .video import run_video
@@ -170,7 +181,8 @@ def analyze_video(
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise ValueError(f"{path}: not a video OpenCV can read")
-    pipeline = _pipeline(checkpoint, detector, strategy, cloud, runtime, threads)
+    ahead = every == 1 if detect_ahead is None else detect_ahead
+    pipeline = _pipeline(checkpoint, detector, strategy, cloud, runtime, threads, 1 if ahead else None)
     classes = pipeline.runner.classes
     rows: list[dict] = []
 
@@ -182,7 +194,7 @@ def analyze_video(
 
     try:
         run_video(capture, pipeline, every=every, classify_every=classify_every or every, tracker=tracker,
-                  smooth=smooth, max_frames=max_frames, on_frame=on_frame)  # fmt: skip
+                  smooth=smooth, max_frames=max_frames, on_frame=on_frame, detect_ahead=ahead)  # fmt: skip
     finally:
         capture.release()
         pipeline.runner.close()

@@ -6,9 +6,10 @@ with ground truth in docs/RESULTS.md, "Video"). On a frame with detections it ma
 tracks and gives each face a track ID; on a frame without (``update(None)``), every track's Kalman
 filter predicts where its face has moved, so boxes move between detections instead of being held.
 A predicted face keeps its last detection's eyes, moved and scaled with its box, for the
-alignment. Given the frame, it also re-links a face that the detector lost for a while (behind
-another face, or half out of the frame, long enough for its motion model to drift off) to its old
-ID when the new track looks like it.
+alignment. Given the frame, it also uses each face's look: it re-links a face that the detector lost
+for a while (behind another face, or half out of the frame, long enough for its motion model to
+drift off) to its old ID when the new track looks like it, and it gives two faces that crossed
+their IDs back when their tracks swapped faces.
 
 :class:`ExpressionSmoother` smooths each track's expression probabilities over time, so that a
 label does not flicker from frame to frame: an exponential moving average, a median over a window,
@@ -18,6 +19,7 @@ or an HMM forward filter with a sticky transition matrix. The raw scores stay av
 from __future__ import annotations
 
 import copy
+import itertools
 from collections import deque
 from dataclasses import dataclass, replace
 
@@ -109,13 +111,26 @@ class FaceTracker:
     (docs/RESULTS.md), coasting finds a few more faces but reports more that are gone, and lowers
     IDF1 and MOTA, so it is off by default.
 
-    Re-linking (when :meth:`update` is given the frame): each ID keeps its face's :func:`appearance`
-    (an exponential average over its detections). A new track takes the ID of a face that was last
-    detected within ``relink_seconds`` and is not on this frame, if their looks' cosine similarity
-    is at least ``relink_similarity``; else it gets a new ID. The threshold sits above every similarity
-    of two different faces measured on the clip; real faces change pose and expression more than
-    the clip's pasted photos do, so there a lost face is re-linked less often (it then gets a new
-    ID, as without re-linking). ``relink_seconds=0`` turns it off.
+    Looks (when :meth:`update` is given the frame; ``relink_seconds=0`` turns all of this off): each
+    ID keeps its face's :func:`appearance`, an exponential average over its detections whose boxes
+    overlap no other, so that two faces crossing keep the looks they had before. Measured on the
+    clips with ground truth (docs/RESULTS.md, "Video"), three uses of them:
+
+    * Re-linking: a new track takes the ID of a face that was last detected within
+      ``relink_seconds`` and is not on this frame, if their looks' cosine similarity is at least
+      ``relink_similarity``; else it gets a new ID. The threshold sits above every similarity of two
+      different faces measured on the clip; real faces change pose and expression more than the
+      clip's pasted photos do, so there a lost face is re-linked less often (it then gets a new ID,
+      as without re-linking).
+    * Late re-linking: a face that comes back half covered, or from behind another, starts a track
+      whose first look is not its own. A new ID is re-linked on its first detection that overlaps no
+      other face within ``young_seconds`` of its birth, to a face lost before it was born (counted
+      in ``late_relinks``).
+    * Swap checks: when two faces whose boxes overlapped within ``relink_seconds`` are detected
+      apart again, and each one's look matches the other's detection (both similarities at least
+      ``relink_similarity``, and the two together beat the tracker's assignment by ``swap_margin``),
+      their tracks swapped faces while crossing, and their IDs are swapped back (counted in
+      ``swaps``). ``swap_margin=None`` turns it off.
 
     Args:
         kind: ``ocsort``, ``bytetrack`` or ``sort``.
@@ -125,6 +140,9 @@ class FaceTracker:
             ``lost_seconds``).
         relink_seconds: how long a lost face's ID can be given back to a new track that looks like it.
         relink_similarity: the least cosine similarity of their looks for that.
+        swap_margin: how much better (in summed cosine similarity) swapping two IDs must match their
+            looks than keeping them, for the swap; None: never swap.
+        young_seconds: how long a new ID may still be re-linked late (0: only at its first detection).
     """
 
     def __init__(
@@ -136,10 +154,18 @@ class FaceTracker:
         coast_seconds: float = 0.0,
         relink_seconds: float = 3.0,
         relink_similarity: float = 0.75,
+        swap_margin: float | None = 0.1,
+        young_seconds: float = 1.0,
     ) -> None:
         self.kind, self.fps = kind, fps
         self.coast_seconds = min(coast_seconds, lost_seconds)
         self.relink_seconds, self.relink_similarity = relink_seconds, relink_similarity
+        self.swap_margin = swap_margin
+        self._overlapped: dict[tuple[int, int], float] = {}  # a pair of IDs -> when their boxes last overlapped
+        self.swaps = 0  # how many times two IDs were swapped back
+        self.young_seconds = young_seconds
+        self._born: dict[int, float] = {}  # a new ID -> when it was given, while it is young
+        self.late_relinks = 0
         self._looks: dict[int, tuple[float, np.ndarray]] = {}  # ID -> (time of its last detection, its look)
         self.tracker = _tracker(kind, fps, lost_seconds)
         self._seen: dict[int, float] = {}  # ID -> the time of its last detection
@@ -151,7 +177,7 @@ class FaceTracker:
     def update(self, faces: list[Face] | None, timestamp: float, frame: np.ndarray | None = None) -> list[TrackedFace]:
         """Tracked faces at ``timestamp`` (seconds): matched to ``faces``, or predicted when ``faces`` is None.
 
-        ``frame`` (the image the faces were found in, RGB or grey) enables re-linking."""
+        ``frame`` (the image the faces were found in, RGB or grey) enables the uses of looks."""
         if faces is None:
             return self._predicted(timestamp)
         import supervision as sv
@@ -162,7 +188,7 @@ class FaceTracker:
         self._updated_at = timestamp
         alive = set(map(id, self.tracker.tracks))
         self._ids = {t: i for t, i in self._ids.items() if id(t) in alive}
-        out, taken, missed, new = [], set(), [], []
+        taken, missed, new, known = set(), [], [], []
         for track in self.tracker.tracks:
             if track.time_since_update != 0:  # not matched to a detection on this frame
                 missed.append(track)
@@ -172,22 +198,29 @@ class FaceTracker:
             if best[0] < 0.5:
                 continue
             taken.add(best[1])
-            if track not in self._ids:
-                new.append((track, best[1]))  # given an ID below, once the known tracks have theirs
-                continue
-            out.append(self._detected(self._ids[track], faces[best[1]], timestamp, frame))
+            # a new tracklet is given an ID below, once the known ones have theirs
+            (known if track in self._ids else new).append((track, best[1]))
+        use_looks = frame is not None and self.relink_seconds > 0
+        looks = {k: appearance(frame, faces[k].box) for k in taken} if use_looks else {}
+        alone = {k for k in taken if not any(_iou(boxes[k], boxes[j]) > 0 for j in taken if j != k)}
+        if use_looks and self.swap_margin is not None:
+            self._swap_back(known, looks, alone, boxes, timestamp)
+        if use_looks:
+            self._relink_young(known, looks, alone, timestamp)
+        out = [self._detected(self._ids[t], faces[k], timestamp, looks.get(k), k in alone) for t, k in known]
         for track, k in new:
-            look = appearance(frame, faces[k].box) if frame is not None else None
-            tid = self._relinked(look, timestamp, {t.track_id for t in out})
+            tid = self._relinked(looks.get(k), timestamp, {t.track_id for t in out})
             if tid is None:
                 tid, self._next_id = self._next_id, self._next_id + 1
+                self._born[tid] = timestamp
             else:  # the ID leaves the old tracklet, if the tracker still has it
                 self._ids = {t: i for t, i in self._ids.items() if i != tid}
             self._ids[track] = tid
-            out.append(self._detected(tid, faces[k], timestamp, frame, look))
+            out.append(self._detected(tid, faces[k], timestamp, looks.get(k), k in alone))
         known = set(self._ids.values())
         self._last = {i: f for i, f in self._last.items() if i in known}
         self._seen = {i: t for i, t in self._seen.items() if i in known}
+        self._born = {i: t for i, t in self._born.items() if i in known and timestamp - t <= self.young_seconds}
         for track in missed:  # the tracker has stepped its filter to this frame already
             tid = self._ids.get(track)
             if self._coasting(tid, timestamp):
@@ -195,20 +228,77 @@ class FaceTracker:
                 out.append(TrackedFace(tid, _moved(self._last[tid], box), detected=False))
         return out
 
-    def _detected(
-        self, tid: int, face: Face, timestamp: float, frame: np.ndarray | None, look: np.ndarray | None = None
-    ) -> TrackedFace:
-        """Record a detection of ID ``tid``: its face, its time, its look."""
+    def _detected(self, tid: int, face: Face, timestamp: float, look: np.ndarray | None, alone: bool) -> TrackedFace:
+        """Record a detection of ID ``tid``: its face, its time, and its look if it overlaps no other face."""
         self._last[tid], self._seen[tid] = face, timestamp
-        if frame is not None and self.relink_seconds > 0:
-            look = appearance(frame, face.box) if look is None else look
-            if look is not None:
-                old = self._looks.get(tid)
-                if old is not None:  # an exponential average of its looks (this one weighs half), unit length
-                    look = old[1] + look
-                    look = look / max(float(np.linalg.norm(look)), 1e-6)
-                self._looks[tid] = (timestamp, look)
+        old = self._looks.get(tid)
+        if look is not None and (alone or old is None):
+            if old is not None:  # an exponential average of its looks (this one weighs half), unit length
+                look = old[1] + look
+                look = look / max(float(np.linalg.norm(look)), 1e-6)
+            self._looks[tid] = (timestamp, look)
+        elif old is not None:  # covered: its look is kept, and so is its ID's claim for re-linking
+            self._looks[tid] = (timestamp, old[1])
         return TrackedFace(tid, face, detected=True)
+
+    def _swap_back(
+        self,
+        matched: list[tuple[object, int]],
+        looks: dict[int, np.ndarray | None],
+        alone: set[int],
+        boxes: np.ndarray,
+        timestamp: float,
+    ) -> None:
+        """Swap the IDs of two tracklets that swapped faces: see the class's notes on swap checks."""
+        self._overlapped = {p: t for p, t in self._overlapped.items() if timestamp - t <= self.relink_seconds}
+        for (ta, ka), (tb, kb) in itertools.combinations(matched, 2):
+            a, b = sorted((self._ids[ta], self._ids[tb]))
+            if _iou(boxes[ka], boxes[kb]) > 0:
+                self._overlapped[a, b] = timestamp
+                continue  # decided once they are apart, on looks that are not each other's
+            if (a, b) not in self._overlapped or ka not in alone or kb not in alone:
+                continue  # never overlapping, or one of them still overlaps a third face
+            la, lb = self._looks.get(self._ids[ta]), self._looks.get(self._ids[tb])
+            da, db = looks.get(ka), looks.get(kb)
+            if la is None or lb is None or da is None or db is None:
+                continue
+            kept, crossed = (float(la[1] @ da), float(lb[1] @ db)), (float(la[1] @ db), float(lb[1] @ da))
+            if min(crossed) >= self.relink_similarity and sum(crossed) - sum(kept) >= self.swap_margin:
+                self._ids[ta], self._ids[tb] = self._ids[tb], self._ids[ta]
+                self.swaps += 1
+            del self._overlapped[a, b]  # decided
+
+    def _relink_young(
+        self,
+        matched: list[tuple[object, int]],
+        looks: dict[int, np.ndarray | None],
+        alone: set[int],
+        timestamp: float,
+    ) -> None:
+        """Give a young ID's tracklet the ID of a face lost before it was born, once their looks agree.
+
+        See the class's notes on late re-linking."""
+        present = {self._ids[t] for t, _ in matched}
+        for track, k in matched:
+            young = self._ids[track]
+            look = looks.get(k)
+            if young not in self._born or timestamp - self._born[young] > self.young_seconds:
+                continue
+            if k not in alone or look is None:
+                continue
+            lost = {
+                i: v
+                for i, v in self._looks.items()
+                if i not in present and v[0] < self._born[young] and timestamp - v[0] <= self.relink_seconds
+            }
+            similarity, old = max(((float(v[1] @ look), i) for i, v in lost.items()), default=(-1.0, None))
+            if old is not None and similarity >= self.relink_similarity:
+                self._ids = {t: i for t, i in self._ids.items() if i != old}  # its old tracklet, if kept
+                self._ids[track] = old
+                present.add(old)
+                for table in (self._looks, self._last, self._seen, self._born):
+                    table.pop(young, None)
+                self.late_relinks += 1
 
     def _relinked(self, look: np.ndarray | None, timestamp: float, present: set[int]) -> int | None:
         """The ID of a face lost within ``relink_seconds`` that looks like ``look``, if there is one."""

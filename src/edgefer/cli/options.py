@@ -112,8 +112,11 @@ def make_pipeline(
     *,
     escalate_rate: float | None = None,
     escalate_threshold: float | None = None,
+    classifier_threads: int | None = None,
 ):
-    """The FacePipeline the options describe; raises typer.BadParameter on inconsistent options."""
+    """The FacePipeline the options describe; raises typer.BadParameter on inconsistent options.
+
+    ``threads`` is the detector's and (unless ``classifier_threads`` is given) the classifier's."""
     import torch
 
     from ..edge import EdgeRunner
@@ -125,15 +128,15 @@ def make_pipeline(
     if strategy == "escalate" and escalate_rate is None and escalate_threshold is None:
         escalate_rate = 0.25
     token = read_token(token_file)
-    if threads:
-        torch.set_num_threads(threads)
+    if classifier_threads or threads:
+        torch.set_num_threads(classifier_threads or threads)
     runner = EdgeRunner(
         checkpoint,
         strategy=str(strategy),
         cloud_url=cloud,
         token=token,
         runtime=str(runtime),
-        threads=threads,
+        threads=classifier_threads or threads,
         escalate_rate=escalate_rate if strategy == "escalate" else None,
         escalate_threshold=escalate_threshold if strategy == "escalate" else None,
     )
