@@ -77,27 +77,37 @@ def report(labels: np.ndarray, probs: np.ndarray, found: np.ndarray | None = Non
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="*", default=["default"], help="[NAME=]CKPT[+CKPT...]")
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """The four test sets' locations, the wild crops' cache, and threads."""
     parser.add_argument("--data", type=Path, default=SHARED / "fer2013" / "fer2013.csv.gz")
     parser.add_argument("--ferplus", type=Path, default=SHARED / "fer2013" / "fer2013new.csv")
     parser.add_argument("--ckplus", type=Path, default=SHARED / "ckplus" / "CK+48")
     parser.add_argument("--wild", type=Path, default=SHARED / "wild")
     parser.add_argument("--cache", type=Path, default=Path("runs/cache/wild_crops.npz"))
-    parser.add_argument("--tta", default="flip", choices=["none", "flip", "tencrop"])
     parser.add_argument("--threads", type=int)
-    parser.add_argument("--json", type=Path)
-    parser.add_argument("--plot", type=Path)
-    args = parser.parse_args()
+
+
+def load_sets(args: argparse.Namespace):
+    """(FER2013 train, PublicTest, FER+ majority labels and which faces have one, CK+, wild crops, labels, found)."""
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    _, test = fer2013_train_val(args.data)
+    train, test = fer2013_train_val(args.data)
     plus_labels, plus_kept = ferplus_majority(ferplus_votes(args.ferplus, {"PublicTest": len(test)})["PublicTest"])
     ck = load_ckplus_as_fer2013(args.ckplus)
     wild_crops, wild_labels, wild_found = wild_faces(args.wild, args.cache, args.threads)
     print(f"wild: a face was found in {wild_found.sum()} of {len(wild_found)} photos")
+    return train, test, plus_labels, plus_kept, ck, wild_crops, wild_labels, wild_found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="*", default=["default"], help="[NAME=]CKPT[+CKPT...]")
+    add_data_options(parser)
+    parser.add_argument("--tta", default="flip", choices=["none", "flip", "tencrop"])
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--plot", type=Path)
+    args = parser.parse_args()
+    _, test, plus_labels, plus_kept, ck, wild_crops, wild_labels, wild_found = load_sets(args)
 
     rows, records = [], []
     for spec in args.models:

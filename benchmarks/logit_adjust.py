@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from edgefer.data import FER2013_CLASSES, fer2013_train_val, ferplus_majority, ferplus_votes, load_ckplus_as_fer2013
+from edgefer.data import FER2013_CLASSES
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cross_dataset import SHARED, ensemble_probs, report, wild_faces
+from cross_dataset import add_data_options, ensemble_probs, load_sets, report
 
 RARE = ("angry", "disgust", "fear")
 
@@ -39,22 +38,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="default", help="CKPT[+CKPT...], as cross_dataset.py")
     parser.add_argument("--taus", default="0,0.25,0.5,0.75,1")
-    parser.add_argument("--data", type=Path, default=SHARED / "fer2013" / "fer2013.csv.gz")
-    parser.add_argument("--ferplus", type=Path, default=SHARED / "fer2013" / "fer2013new.csv")
-    parser.add_argument("--ckplus", type=Path, default=SHARED / "ckplus" / "CK+48")
-    parser.add_argument("--wild", type=Path, default=SHARED / "wild")
-    parser.add_argument("--cache", type=Path, default=Path("runs/cache/wild_crops.npz"))
-    parser.add_argument("--threads", type=int)
+    add_data_options(parser)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    train, test = fer2013_train_val(args.data)
+    train, test, plus_labels, plus_kept, ck, wild_crops, wild_labels, wild_found = load_sets(args)
     prior = np.bincount(train.labels, minlength=len(FER2013_CLASSES)) / len(train.labels)
-    plus_labels, plus_kept = ferplus_majority(ferplus_votes(args.ferplus, {"PublicTest": len(test)})["PublicTest"])
-    ck = load_ckplus_as_fer2013(args.ckplus)
-    wild_crops, wild_labels, wild_found = wild_faces(args.wild, args.cache, args.threads)
     fer = ensemble_probs(args.model, test.images, "flip")
     sets = {  # name -> (labels, probabilities, found)
         "fer2013": (test.labels, fer, None),
