@@ -164,14 +164,14 @@ def analyze_video(
     runtime: str = "auto",
     threads: int | None = None,
     max_frames: int | None = None,
-    detect_ahead: bool | None = None,
+    detect_ahead: bool = True,
 ) -> pd.DataFrame:
     """Every face of every frame of a video file: one row per face per frame, with its track.
 
     Faces are detected every ``every`` frames and classified every ``classify_every`` (default: as
     ``every``); between, the tracker moves each face's box and it keeps its last scores.
-    ``detect_ahead``: as ``edgefer video --detect-ahead`` (default: when ``every`` is 1), with the
-    classifier on one thread."""
+    ``detect_ahead``: read and detect on a thread of their own, with the classifier on one thread,
+    as ``edgefer video --detect-ahead`` (the default of both; docs/RESULTS.md, "Video")."""
     import cv2
 
     from .video import run_video
@@ -181,8 +181,7 @@ def analyze_video(
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise ValueError(f"{path}: not a video OpenCV can read")
-    ahead = every == 1 if detect_ahead is None else detect_ahead
-    pipeline = _pipeline(checkpoint, detector, strategy, cloud, runtime, threads, 1 if ahead else None)
+    pipeline = _pipeline(checkpoint, detector, strategy, cloud, runtime, threads, 1 if detect_ahead else None)
     classes = pipeline.runner.classes
     rows: list[dict] = []
 
@@ -194,7 +193,7 @@ def analyze_video(
 
     try:
         run_video(capture, pipeline, every=every, classify_every=classify_every or every, tracker=tracker,
-                  smooth=smooth, max_frames=max_frames, on_frame=on_frame, detect_ahead=ahead)  # fmt: skip
+                  smooth=smooth, max_frames=max_frames, on_frame=on_frame, detect_ahead=detect_ahead)  # fmt: skip
     finally:
         capture.release()
         pipeline.runner.close()

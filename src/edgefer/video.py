@@ -106,10 +106,12 @@ def run_video(
     frames, where the loop leaves a core idle. Detecting every frame keeps both cores of a 2-core
     machine busy, and there a third thread slowed the loop more than it saved (docs/RESULTS.md,
     "Video"). ``detect_ahead``: read and detect on a thread of their own, up to two frames ahead of
-    tracking, classifying and writing (:class:`Ahead`); by default only when detecting every frame,
-    where it lifted the loop from 28-30 to 33 FPS on 2 cores with the classifier on one thread (as
-    ``edgefer video`` builds its pipeline then) and was even with it on two; detecting every 5th
-    frame it gained nothing. Ahead, ``VideoStats`` counts the wait for each frame as detecting."""
+    tracking, classifying and writing (:class:`Ahead`). It pays when the classifier leaves the
+    detector a core: ``edgefer video`` and :func:`edgefer.analyze_video` always detect ahead, with the
+    classifier on one thread (2 cores, 2 faces: 33.5 against 28.9 FPS detecting every frame, 116
+    against 110 every 5th). With the classifier on two threads it was even detecting every frame and
+    5% slower every 5th, so by default (None) this loop detects ahead only when detecting every
+    frame. Ahead, ``VideoStats`` counts the wait for each frame as detecting."""
     if every < 1 or classify_every < 1:
         raise ValueError(f"every and classify_every must be at least 1, not {every} and {classify_every}")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
