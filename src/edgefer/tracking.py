@@ -229,7 +229,7 @@ class FaceTracker:
         return out
 
     def _detected(self, tid: int, face: Face, timestamp: float, look: np.ndarray | None, alone: bool) -> TrackedFace:
-        """Record a detection of ID ``tid``: its face, its time, and its look if it overlaps no other face."""
+        """Record a detection of ID ``tid``: its face, its time, its look if it overlaps no other (or is its first)."""
         self._last[tid], self._seen[tid] = face, timestamp
         old = self._looks.get(tid)
         if look is not None and (alone or old is None):
