@@ -2,14 +2,15 @@
 # The long training runs: two slots, one thread each, each running its queue in turn.
 # Outputs in runs/long/<run>/ (git-ignored). Resumable: rerun this script
 #   nohup scripts/long_runs.sh > runs/long/run.out 2>&1 &
-# a finished run is skipped, an interrupted one resumes from runs/long/<run>/last.
+# a finished run is skipped, an interrupted one resumes from runs/long/<run>/last, or from partial/
+# (saved every 10 minutes within an epoch, and on SIGTERM). `scripts/long_runs.sh a` runs queue A alone.
 cd "$(dirname "$0")/.."
 D=../shared/data/fer2013
 train() {  # NAME MODEL [extra args...]
   local name=$1 model=$2; shift 2
   local out=runs/long/$name
   local resume=""  # a finished run resumes with no epoch left and returns at once
-  [ -f "$out/last/train_state.pt" ] && resume="--resume"
+  [ -f "$out/last/train_state.pt" ] || [ -f "$out/partial/train_state.pt" ] && resume="--resume"
   nice -n 10 .venv/bin/edgefer train "$model" --data $D/fer2013.csv.gz --ferplus $D/fer2013new.csv \
     --recipe strong --out "$out" --threads 1 $resume "$@" >> runs/long/$name.log 2>&1
 }
@@ -21,4 +22,5 @@ slot_b() {
   train resnet18_48 resnet18 --input-size 48
   train mini_xception_48 mini_xception --input-size 48
 }
-slot_a & slot_b & wait
+for slot in ${@:-a b}; do "slot_$slot" & done
+wait

@@ -79,6 +79,80 @@ def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(
         torch.testing.assert_close(resumed[key], value, rtol=1e-5, atol=1e-6)
 
 
+class _Killed(BaseException):
+    """Stands in for SIGKILL: nothing in the engine catches it."""
+
+
+def test_a_run_killed_mid_epoch_resumes_from_its_partial_save_and_matches_an_uninterrupted_run(data, run, tmp_path):
+    out, _ = run
+    ticks = iter(range(0, 10_000, 60))  # a clock that moves a minute a step: saves every 4 steps
+
+    def kill_in_epoch_2_step_7(epoch, step, steps, loss):
+        if (epoch, step) == (1, 6):
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        train(
+            "shufflenet_asp_sfp",
+            *data,
+            tmp_path,
+            recipe=RECIPE,
+            overrides=OVERRIDES,
+            seed=0,
+            on_batch=kill_in_epoch_2_step_7,
+            save_every=240,
+            clock=lambda: next(ticks),
+        )
+    state = torch.load(tmp_path / "partial" / "train_state.pt", weights_only=False)
+    assert state["epoch"] == 1 and 0 < state["progress"]["step"] < 7  # epoch 2, before the kill
+    assert [r["epoch"] for r in _log(tmp_path)] == ["1"]
+    train("shufflenet_asp_sfp", *data, tmp_path, recipe=RECIPE, overrides=OVERRIDES, seed=0, resume=True)
+    assert [r["epoch"] for r in _log(tmp_path)] == ["1", "2"]
+    assert not (tmp_path / "partial").exists()  # an epoch's end makes it stale, so it goes
+    resumed = load_file(tmp_path / "last" / "model.safetensors")
+    for key, value in load_file(out / "last" / "model.safetensors").items():
+        torch.testing.assert_close(resumed[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_a_stop_request_saves_the_place_and_resume_matches_an_uninterrupted_run(data, run, tmp_path):
+    from edgefer.train import TrainingInterrupted
+
+    out, _ = run
+    steps = iter(range(100))
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(
+            "shufflenet_asp_sfp",
+            *data,
+            tmp_path,
+            recipe=RECIPE,
+            overrides=OVERRIDES,
+            seed=0,
+            should_stop=lambda: next(steps) == 2,  # asked after the third step
+        )
+    assert (stopped.value.epoch, stopped.value.step) == (0, 3) and stopped.value.folder == tmp_path / "partial"
+    assert not (tmp_path / "last").exists()  # stopped inside the first epoch: partial is all there is
+    train("shufflenet_asp_sfp", *data, tmp_path, recipe=RECIPE, overrides=OVERRIDES, seed=0, resume=True)
+    resumed = load_file(tmp_path / "last" / "model.safetensors")
+    for key, value in load_file(out / "last" / "model.safetensors").items():
+        torch.testing.assert_close(resumed[key], value, rtol=1e-5, atol=1e-6)
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train("shufflenet_asp_sfp", *data, tmp_path / "empty", recipe=RECIPE, overrides=OVERRIDES, resume=True)
+
+
+def test_sigterm_raises_the_stop_flag_instead_of_killing_and_the_old_handler_returns():
+    import os
+    import signal
+
+    from edgefer.cli.train import stop_requested
+
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_requested() as should_stop:
+        assert not should_stop()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert should_stop()
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_finetune_gets_a_new_head_and_keeps_the_backbone(run, data, tmp_path):
     out, _ = run
     two_classes = FaceData(data[0].images[:64], data[0].labels[:64] % 2, ("a", "b"), "binary")

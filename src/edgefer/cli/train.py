@@ -15,7 +15,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +26,7 @@ from tqdm import tqdm
 
 from ..data import fer2013_train_val, ferplus_as_fer2013, ferplus_votes
 from ..pretrained import resolve_checkpoint
-from ..train import RECIPES
+from ..train import RECIPES, TrainingInterrupted
 from ..train import train as train_model
 from .options import ThreadsOpt
 
@@ -43,6 +45,19 @@ def progress(epochs: int, enabled: bool = True) -> tuple[tqdm, Callable[[int, in
         bar.update()
 
     return bar, on_batch
+
+
+@contextmanager
+def stop_requested(signals: tuple[signal.Signals, ...] = (signal.SIGTERM,)) -> Iterator[Callable[[], bool]]:
+    """A flag that ``signals`` raise instead of killing the process, so that training can save its
+    place first; the previous handlers come back on exit."""
+    raised: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: raised.append(signum)) for s in signals}
+    try:
+        yield lambda: bool(raised)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _init_distributed() -> int:
@@ -88,6 +103,10 @@ def train(
     ] = None,
     micro_batches: Annotated[int, typer.Option(min=1, help="Split each batch into this many micro-batches.")] = 1,
     channels_last: Annotated[bool, typer.Option(help="NHWC memory format (faster on CPU, measured).")] = True,
+    save_every: Annotated[
+        float,
+        typer.Option(min=0, help="Minutes between saves of the place within an epoch (OUT/partial); 0: never."),
+    ] = 10.0,
     threads: ThreadsOpt = None,
 ) -> None:
     """Train with per-epoch checkpoints (OUT/last, OUT/best), a CSV log and --resume; torchrun for several processes."""
@@ -128,25 +147,34 @@ def train(
     if teacher:
         teachers = Teacher.load([resolve_checkpoint(t.strip()) for t in teacher.split(",")], train_data.classes)
     bar, on_batch = progress(chosen.epochs, enabled=rank == 0)
-    best = train_model(
-        model,
-        train_data,
-        val_data,
-        out,
-        recipe=chosen,
-        overrides={"wavelet": wavelet},
-        init=None if init is None else resolve_checkpoint(init),
-        new_head=not keep_head,
-        seed=seed,
-        resume=resume,
-        views=views,
-        votes=votes,
-        teacher=teachers,
-        micro_batches=micro_batches,
-        channels_last=channels_last,
-        data_note=f"FER+ votes from {ferplus}" if votes is not None else "",
-        on_batch=on_batch,
-    )
+    # SIGTERM saves the place and stops (one process; under torchrun it kills as usual)
+    with stop_requested((signal.SIGTERM,) if int(os.environ.get("WORLD_SIZE", "1")) <= 1 else ()) as should_stop:
+        try:
+            best = train_model(
+                model,
+                train_data,
+                val_data,
+                out,
+                recipe=chosen,
+                overrides={"wavelet": wavelet},
+                init=None if init is None else resolve_checkpoint(init),
+                new_head=not keep_head,
+                seed=seed,
+                resume=resume,
+                views=views,
+                votes=votes,
+                teacher=teachers,
+                micro_batches=micro_batches,
+                channels_last=channels_last,
+                data_note=f"FER+ votes from {ferplus}" if votes is not None else "",
+                on_batch=on_batch,
+                save_every=save_every * 60 or None,
+                should_stop=should_stop,
+            )
+        except TrainingInterrupted as exc:  # SIGTERM: the place is saved, --resume continues from it
+            bar.close()
+            typer.echo(f"edgefer train: {exc}", err=True)
+            raise typer.Exit(128 + signal.SIGTERM) from None
     bar.close()
     if rank == 0:
         typer.echo(f"best: epoch {best['epoch']}, validation accuracy {best['accuracy']:.4f} -> {out / 'best'}")

@@ -1,7 +1,16 @@
 """Training, evaluation, metrics and checkpoints."""
 
 from ..loading.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .engine import RECIPES, Recipe, TrainSet, evaluate, predict_logits, recipe_from_meta, train
+from .engine import (
+    RECIPES,
+    Recipe,
+    TrainingInterrupted,
+    TrainSet,
+    evaluate,
+    predict_logits,
+    recipe_from_meta,
+    train,
+)
 from .metrics import classification_report
 
 __all__ = [
@@ -9,6 +18,7 @@ __all__ = [
     "CheckpointError",
     "Recipe",
     "TrainSet",
+    "TrainingInterrupted",
     "classification_report",
     "evaluate",
     "load_checkpoint",

@@ -43,6 +43,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -60,7 +61,7 @@ from ..data import FaceData, Jitter, Preprocess, crop_flip, resize_once
 from ..data.photometric import Erasing, Photometric, erase, photometric
 from ..data.transforms import TTA_MODES, tta_views
 from ..loading import load_model
-from ..loading.checkpoint import save_checkpoint, save_train_state
+from ..loading.checkpoint import CheckpointError, save_checkpoint, save_train_state
 from ..models import FERNet, build
 from ..models.registry import resolve_config
 from .distill import Teacher, distillation_loss
@@ -70,8 +71,10 @@ from .targets import log_prior, soft_cross_entropy, soft_targets
 
 __all__ = [
     "RECIPES",
+    "EpochProgress",
     "Recipe",
     "TrainSet",
+    "TrainingInterrupted",
     "evaluate",
     "predict_logits",
     "recipe_from_meta",
@@ -80,6 +83,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+PARTIAL = "partial"  # a run's place within an epoch, beside last/ and best/
 
 
 @dataclass(frozen=True)
@@ -238,6 +243,27 @@ class TrainSet:
         return self.views.shape[1]
 
 
+@dataclass
+class EpochProgress:
+    """How far an epoch has gone: its data order and drawn views, the steps done, their running
+    totals (loss sum, correct, seen) and the seconds spent. Saved mid-epoch so that a run killed
+    between two epochs' checkpoints loses minutes, not the epoch (``OUT/partial``)."""
+
+    order: Tensor
+    view: Tensor
+    step: int = 0
+    totals: Tensor = field(default_factory=lambda: torch.zeros(3, dtype=torch.float64))
+    seconds: float = 0.0
+
+
+class TrainingInterrupted(RuntimeError):
+    """Training stopped on request (``should_stop``) after saving its place in ``OUT/partial``."""
+
+    def __init__(self, folder: Path, epoch: int, step: int) -> None:
+        super().__init__(f"stopped in epoch {epoch + 1} after step {step}; saved to {folder}, --resume continues")
+        self.folder, self.epoch, self.step = folder, epoch, step
+
+
 def _world() -> tuple[int, int]:
     """This process's rank and the number of processes (0, 1 without torch.distributed)."""
     if dist.is_available() and dist.is_initialized():
@@ -260,11 +286,15 @@ def train_one_epoch(
     device: torch.device | str = "cpu",
     channels_last: bool = False,
     on_batch: Callable[[int, int, int, float], None] | None = None,
+    progress: EpochProgress | None = None,
+    after_step: Callable[[EpochProgress], None] | None = None,
 ) -> tuple[float, float]:
     """One pass over the training set; returns the mean loss and the training accuracy.
 
     Every rank (and every micro-batch) draws the same global batch and its augmentation from
-    ``generator``; each trains on its slice, so the update is that of the whole batch.
+    ``generator``; each trains on its slice, so the update is that of the whole batch. ``progress``
+    continues an epoch saved part-way (with ``generator`` in the state it had then); ``after_step``
+    sees the progress after every step (to save it, or to stop by raising).
     """
     model.train()
     rank, world = _world()
@@ -273,15 +303,19 @@ def train_one_epoch(
         raise ValueError(f"batch size {recipe.batch_size} is not divisible by {world} ranks x {micro_batches}")
     n = len(data)
     steps = n // recipe.batch_size  # drop the ragged last batch (BatchNorm needs > 1 sample)
-    order = torch.randperm(n, generator=generator)
     views = data.views
-    view = (
-        torch.randint(0, len(views), (n,), generator=generator) if len(views) > 1 else torch.zeros(n, dtype=torch.long)
-    )
+    if progress is None:
+        order = torch.randperm(n, generator=generator)
+        view = (
+            torch.randint(0, len(views), (n,), generator=generator)
+            if len(views) > 1
+            else torch.zeros(n, dtype=torch.long)
+        )
+        progress = EpochProgress(order, view)
+    order, view, totals = progress.order, progress.view, progress.totals
     adjust = None if prior is None or not recipe.logit_adjust else (recipe.logit_adjust * prior).to(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, seen
-    for step in range(steps):
+    for step in range(progress.step, steps):
         # determine and set the learning rate (per step, so the schedule is smooth)
         for group in optimizer.param_groups:
             group["lr"] = recipe.lr_at(epoch + step / steps)
@@ -318,8 +352,11 @@ def train_one_epoch(
             y = data.labels[index][part]
             totals += torch.tensor([loss.item() * len(y), (logits.argmax(1).cpu() == y).sum().item(), len(y)])
         optimizer.step()
+        progress.step = step + 1
         if on_batch is not None:
             on_batch(epoch, step, steps, loss.item())
+        if after_step is not None:
+            after_step(progress)
     if world > 1:
         dist.all_reduce(totals)
     return float(totals[0] / totals[2]), float(totals[1] / totals[2])
@@ -384,6 +421,9 @@ def train(
     data_note: str = "",
     extra_meta: dict[str, Any] | None = None,
     on_batch: Callable[[int, int, int, float], None] | None = None,
+    save_every: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
     """Train, evaluate on ``val_data`` after every epoch, checkpoint to ``out/last`` and ``out/best``.
 
@@ -394,6 +434,11 @@ def train(
     votes per face for ``recipe.votes_weight``, ``teacher`` the models to distil from. Under
     torchrun only rank 0 writes. ``extra_meta`` goes into every checkpoint's metadata. Returns the
     best epoch's metrics.
+
+    Within an epoch, rank 0 saves its place to ``out/partial`` every ``save_every`` seconds of
+    ``clock``, and, when ``should_stop()`` turns true (e.g. on SIGTERM), saves it and raises
+    :class:`TrainingInterrupted`. ``resume`` continues from ``out/partial`` when it is ahead of
+    ``out/last``, and the result is the same as an uninterrupted run's.
     """
     out = Path(out)
     rank, world = _world()
@@ -409,14 +454,22 @@ def train(
     model, recipe, pre = _initial_model(model_name, overrides, recipe, train_data, init, new_head)
     generator = torch.Generator().manual_seed(seed)
     start_epoch, best = 0, {"accuracy": -1.0}
-    resume_state = None
+    resume_state, progress = None, None
     if resume:
-        last = load_model(out / "last", "torch")
-        model, pre = last.net, last.preprocess
-        resume_state = torch.load(out / "last" / "train_state.pt", weights_only=False)
+        folder, resume_state = _resume_point(out)
+        saved = load_model(folder, "torch")
+        model, pre = saved.net, saved.preprocess
         generator.set_state(resume_state["generator"])
         start_epoch, best = resume_state["epoch"], resume_state["best"]
-        log.info("resuming %s at epoch %d of %d", out / "last", start_epoch + 1, recipe.epochs)
+        if "progress" in resume_state:
+            progress = EpochProgress(**resume_state["progress"])
+        log.info(
+            "resuming %s at epoch %d of %d, step %d",
+            folder,
+            start_epoch + 1,
+            recipe.epochs,
+            0 if progress is None else progress.step,
+        )
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
     optimizer = torch.optim.SGD(
@@ -460,6 +513,19 @@ def train(
         if start_epoch == 0:
             log_path.write_text("epoch,lr,train_loss,train_acc,val_loss,val_acc,val_macro_f1,seconds\n")
 
+    saved_at = clock()
+
+    def after_step(epoch: int, progress: EpochProgress, began: float) -> None:
+        nonlocal saved_at
+        stop = world == 1 and should_stop is not None and should_stop()
+        if rank == 0 and (stop or (save_every is not None and clock() - saved_at >= save_every)):
+            state = {"optimizer": optimizer.state_dict(), "generator": generator.get_state(), "best": best}
+            seconds = progress.seconds + time.perf_counter() - began
+            _save_partial(out, model, {**meta_base, "best": best}, state, epoch, replace(progress, seconds=seconds))
+            saved_at = clock()
+        if stop:
+            raise TrainingInterrupted(out / PARTIAL, epoch, progress.step)
+
     for epoch in range(start_epoch, recipe.epochs):
         began = time.perf_counter()
         train_loss, train_acc = train_one_epoch(
@@ -476,10 +542,13 @@ def train(
             device=device,
             channels_last=channels_last,
             on_batch=on_batch,
+            progress=progress,
+            after_step=lambda p, epoch=epoch, began=began: after_step(epoch, p, began),
         )
         if rank == 0:
             report = _score(model, val_images, val_data, pre, recipe.tta)
-            seconds = time.perf_counter() - began
+            seconds = time.perf_counter() - began + (0.0 if progress is None else progress.seconds)
+            progress = None
             _log_epoch(log_path, epoch, recipe, train_loss, train_acc, report, seconds)
             metrics = {"epoch": epoch + 1, **{k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}}
             if report["accuracy"] > best["accuracy"]:
@@ -495,9 +564,46 @@ def train(
                     "best": best,
                 },
             )
+            _drop_partial(out)
+        progress = None
         if world > 1:
             dist.barrier()
     return best
+
+
+def _save_partial(
+    out: Path, model: nn.Module, meta: dict[str, Any], state: dict[str, Any], epoch: int, progress: EpochProgress
+) -> None:
+    """The run's place within an epoch, in ``out/partial``: written whole to ``partial.new`` first
+    (its ``train_state.pt`` last), then moved into place, so that a kill at any moment leaves one
+    complete copy."""
+    new = out / f"{PARTIAL}.new"
+    shutil.rmtree(new, ignore_errors=True)
+    save_checkpoint(new, model, meta)
+    save_train_state(new, {**state, "epoch": epoch, "progress": asdict(progress)})
+    shutil.rmtree(out / PARTIAL, ignore_errors=True)
+    new.rename(out / PARTIAL)
+
+
+def _drop_partial(out: Path) -> None:
+    for name in (PARTIAL, f"{PARTIAL}.new"):
+        shutil.rmtree(out / name, ignore_errors=True)
+
+
+def _resume_point(out: Path) -> tuple[Path, dict[str, Any]]:
+    """The folder to resume from and its training state: ``out/partial`` (or a complete
+    ``partial.new``) when it is ahead of ``out/last``, else ``out/last``."""
+    candidates = []
+    for name in ("last", PARTIAL, f"{PARTIAL}.new"):
+        path = out / name / "train_state.pt"
+        if path.is_file():
+            state = torch.load(path, weights_only=False)
+            ahead = (state["epoch"], state.get("progress", {}).get("step", 0))
+            candidates.append((ahead, name != "last", out / name, state))
+    if not candidates:
+        raise CheckpointError(f"nothing to resume in {out}: no last/ or partial/ with a train_state.pt")
+    _, _, folder, state = max(candidates, key=lambda c: c[:2])
+    return folder, state
 
 
 def _fixed_teacher(teacher: Teacher, faces: np.ndarray, temperature: float, cache: Path, rank: int) -> Tensor:
