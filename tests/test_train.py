@@ -243,6 +243,22 @@ def test_train_cli_on_a_tiny_fer2013_csv_with_resume(tmp_path):
     assert meta["metrics"]["epoch"] == 2 and meta["data"]["train"].endswith("fer2013.csv:Training")
 
 
+def test_train_cli_votes_weight_overrides_the_recipe_and_needs_the_votes(tmp_path):
+    csv_path = tiny_fer2013_csv(tmp_path)  # 140 Training rows, then 20 PublicTest
+    header = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+    rows = [f"{'Training' if i < 140 else 'PublicTest'},fer{i}.png,2,5,1,0,0,0,0,0,0,0" for i in range(160)]
+    (tmp_path / "new.csv").write_text("\n".join([header, *rows]) + "\n")
+    out = tmp_path / "run"
+    args = ["train", "shufflenet", "--data", str(csv_path), "--out", str(out), "--input-size", "48", "--epochs", "1"]
+    refused = CliRunner().invoke(app, [*args, "--votes-weight", "0.5"])
+    assert refused.exit_code == 2 and not out.exists()
+    result = CliRunner().invoke(app, [*args, "--votes-weight", "0.5", "--ferplus", str(tmp_path / "new.csv")])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "last" / "model.json").read_text())
+    assert meta["recipe"]["name"] == "cpu" and meta["recipe"]["votes_weight"] == 0.5
+    assert meta["data"]["note"].startswith("FER+ votes from")
+
+
 def test_reframe_recipe_keeps_the_head_and_records_its_jitter(run, tmp_path):
     base, _ = run
     csv_path = tiny_fer2013_csv(tmp_path)

@@ -81,6 +81,10 @@ def train(
     recipe: Annotated[str, typer.Option(help=f"One of {', '.join(RECIPES)}.")] = "cpu",
     epochs: Annotated[int | None, typer.Option(min=1, help="Override the recipe's epochs.")] = None,
     input_size: Annotated[int | None, typer.Option(min=32, help="Override the recipe's input size.")] = None,
+    votes_weight: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Override the recipe's weight of FER+ votes in the targets (needs --ferplus)."),
+    ] = None,
     wavelet: Annotated[str | None, typer.Option(help="SFP wavelet override.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for init, data order and augmentation.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.")] = False,
@@ -122,11 +126,14 @@ def train(
         epochs=epochs or chosen.epochs,
         input_size=input_size or chosen.input_size,
         teacher_mode=teacher_mode or chosen.teacher_mode,
+        votes_weight=chosen.votes_weight if votes_weight is None else votes_weight,
     )
     if keep_head and init is None:
         raise typer.BadParameter("--keep-head needs --init")
     if chosen.votes_weight > 0 and ferplus is None:
-        raise typer.BadParameter(f"recipe {recipe} blends in FER+ votes: pass --ferplus fer2013new.csv")
+        raise typer.BadParameter(
+            f"votes weight {chosen.votes_weight} (recipe {recipe}) blends in FER+ votes: pass --ferplus fer2013new.csv"
+        )
     if chosen.distill_alpha > 0 and not teacher:
         raise typer.BadParameter(f"recipe {recipe} distils: pass --teacher CKPT[,CKPT...]")
     if threads:
