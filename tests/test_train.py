@@ -34,6 +34,18 @@ def run(data, tmp_path_factory):
     return out, best
 
 
+def _train(data, out, **kwargs):
+    return train(
+        "shufflenet_asp_sfp", *data, out, recipe=kwargs.pop("recipe", RECIPE), overrides=OVERRIDES, seed=0, **kwargs
+    )
+
+
+def _assert_same_weights(a, b):
+    weights = load_file(a / "model.safetensors")
+    for key, value in load_file(b / "model.safetensors").items():
+        torch.testing.assert_close(weights[key], value, rtol=1e-5, atol=1e-6)
+
+
 def _log(out):
     with (out / "log.csv").open() as f:
         return list(csv.DictReader(f))
@@ -68,15 +80,11 @@ def test_checkpoint_reloads_with_identical_predictions(run, data):
 
 def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(data, run, tmp_path):
     out, _ = run
-    one = dataclasses.replace(RECIPE, epochs=1)
-    train("shufflenet_asp_sfp", *data, tmp_path, recipe=one, overrides=OVERRIDES, seed=0)
+    _train(data, tmp_path, recipe=dataclasses.replace(RECIPE, epochs=1))
     assert [r["epoch"] for r in _log(tmp_path)] == ["1"]
-    train("shufflenet_asp_sfp", *data, tmp_path, recipe=RECIPE, overrides=OVERRIDES, seed=0, resume=True)
+    _train(data, tmp_path, resume=True)
     assert [r["epoch"] for r in _log(tmp_path)] == ["1", "2"]
-    resumed = load_file(tmp_path / "last" / "model.safetensors")
-    straight = load_file(out / "last" / "model.safetensors")
-    for key, value in straight.items():
-        torch.testing.assert_close(resumed[key], value, rtol=1e-5, atol=1e-6)
+    _assert_same_weights(tmp_path / "last", out / "last")
 
 
 class _Killed(BaseException):
@@ -92,26 +100,14 @@ def test_a_run_killed_mid_epoch_resumes_from_its_partial_save_and_matches_an_uni
             raise _Killed
 
     with pytest.raises(_Killed):
-        train(
-            "shufflenet_asp_sfp",
-            *data,
-            tmp_path,
-            recipe=RECIPE,
-            overrides=OVERRIDES,
-            seed=0,
-            on_batch=kill_in_epoch_2_step_7,
-            save_every=240,
-            clock=lambda: next(ticks),
-        )
+        _train(data, tmp_path, on_batch=kill_in_epoch_2_step_7, save_every=240, clock=lambda: next(ticks))
     state = torch.load(tmp_path / "partial" / "train_state.pt", weights_only=False)
     assert state["epoch"] == 1 and 0 < state["progress"]["step"] < 7  # epoch 2, before the kill
     assert [r["epoch"] for r in _log(tmp_path)] == ["1"]
-    train("shufflenet_asp_sfp", *data, tmp_path, recipe=RECIPE, overrides=OVERRIDES, seed=0, resume=True)
+    _train(data, tmp_path, resume=True)
     assert [r["epoch"] for r in _log(tmp_path)] == ["1", "2"]
     assert not (tmp_path / "partial").exists()  # an epoch's end makes it stale, so it goes
-    resumed = load_file(tmp_path / "last" / "model.safetensors")
-    for key, value in load_file(out / "last" / "model.safetensors").items():
-        torch.testing.assert_close(resumed[key], value, rtol=1e-5, atol=1e-6)
+    _assert_same_weights(tmp_path / "last", out / "last")
 
 
 def test_a_stop_request_saves_the_place_and_resume_matches_an_uninterrupted_run(data, run, tmp_path):
@@ -120,23 +116,13 @@ def test_a_stop_request_saves_the_place_and_resume_matches_an_uninterrupted_run(
     out, _ = run
     steps = iter(range(100))
     with pytest.raises(TrainingInterrupted) as stopped:
-        train(
-            "shufflenet_asp_sfp",
-            *data,
-            tmp_path,
-            recipe=RECIPE,
-            overrides=OVERRIDES,
-            seed=0,
-            should_stop=lambda: next(steps) == 2,  # asked after the third step
-        )
+        _train(data, tmp_path, should_stop=lambda: next(steps) == 2)  # asked after the third step
     assert (stopped.value.epoch, stopped.value.step) == (0, 3) and stopped.value.folder == tmp_path / "partial"
     assert not (tmp_path / "last").exists()  # stopped inside the first epoch: partial is all there is
-    train("shufflenet_asp_sfp", *data, tmp_path, recipe=RECIPE, overrides=OVERRIDES, seed=0, resume=True)
-    resumed = load_file(tmp_path / "last" / "model.safetensors")
-    for key, value in load_file(out / "last" / "model.safetensors").items():
-        torch.testing.assert_close(resumed[key], value, rtol=1e-5, atol=1e-6)
+    _train(data, tmp_path, resume=True)
+    _assert_same_weights(tmp_path / "last", out / "last")
     with pytest.raises(CheckpointError, match="nothing to resume"):
-        train("shufflenet_asp_sfp", *data, tmp_path / "empty", recipe=RECIPE, overrides=OVERRIDES, resume=True)
+        _train(data, tmp_path / "empty", resume=True)
 
 
 def test_sigterm_raises_the_stop_flag_instead_of_killing_and_the_old_handler_returns():
