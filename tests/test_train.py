@@ -91,19 +91,26 @@ class _Killed(BaseException):
     """Stands in for SIGKILL: nothing in the engine catches it."""
 
 
-def test_a_run_killed_mid_epoch_resumes_from_its_partial_save_and_matches_an_uninterrupted_run(data, run, tmp_path):
+@pytest.mark.parametrize("killed_at, saved_step", [(7, 4), (3, None)])
+def test_a_run_killed_mid_epoch_resumes_from_its_partial_save_and_matches_an_uninterrupted_run(
+    data, run, tmp_path, killed_at, saved_step
+):
     out, _ = run
-    ticks = iter(range(0, 10_000, 60))  # a clock that moves a minute a step: saves every 4 steps
+    now = [0.0]
 
-    def kill_in_epoch_2_step_7(epoch, step, steps, loss):
-        if (epoch, step) == (1, 6):
-            raise _Killed
+    def step_a_minute_and_kill(epoch, step, steps, loss):
+        now[0] += 60  # the clock moves a minute a step: a save every 4 steps since the last save or epoch end
+        if (epoch, step + 1) == (1, killed_at):
+            raise _Killed  # in epoch 2, like SIGKILL: no chance to save
 
     with pytest.raises(_Killed):
-        _train(data, tmp_path, on_batch=kill_in_epoch_2_step_7, save_every=240, clock=lambda: next(ticks))
-    state = torch.load(tmp_path / "partial" / "train_state.pt", weights_only=False)
-    assert state["epoch"] == 1 and 0 < state["progress"]["step"] < 7  # epoch 2, before the kill
+        _train(data, tmp_path, on_batch=step_a_minute_and_kill, save_every=240, clock=lambda: now[0])
     assert [r["epoch"] for r in _log(tmp_path)] == ["1"]
+    if saved_step is None:
+        assert not (tmp_path / "partial").exists()  # epoch 1's partial went at its end; resume from last/
+    else:
+        state = torch.load(tmp_path / "partial" / "train_state.pt", weights_only=False)
+        assert (state["epoch"], state["progress"]["step"]) == (1, saved_step)
     _train(data, tmp_path, resume=True)
     assert [r["epoch"] for r in _log(tmp_path)] == ["1", "2"]
     assert not (tmp_path / "partial").exists()  # an epoch's end makes it stale, so it goes

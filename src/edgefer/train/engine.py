@@ -565,6 +565,7 @@ def train(
                 },
             )
             _drop_partial(out)
+            saved_at = clock()  # the epoch's checkpoint is the newest save
         progress = None
         if world > 1:
             dist.barrier()
