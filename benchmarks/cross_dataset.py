@@ -5,6 +5,10 @@
   classes are left out).
 * ``ckplus``: CK+ zero-shot: every CK+48 image of the six classes FER2013 shares (contempt left out),
   scored as the FER2013 model's 7-way prediction, with no fine-tuning.
+* ``pipeline``: the PublicTest faces again, each enlarged 2-4x into a 320x320 canvas of its own
+  border pixels, found by RetinaFace and cut out by the alignment (``edgefer.faces.synthetic``, as
+  benchmarks/end_to_end_accuracy.py's ``replicate`` rows); a missed face counts as wrong. Its gap to
+  ``fer2013`` is what detection and alignment cost the model. The crops are cached (``--pipeline-cache``).
 * ``wild``: ``shared/data/wild``'s 903 labelled real photos through the deployed photo pipeline
   (RetinaFace, the face nearest the centre, alignment to a 48x48 crop); a photo where no face is
   found counts as wrong. The crops are cached (``--cache``), since they do not depend on the model.
@@ -36,6 +40,7 @@ from edgefer.data import (
     read_labels_csv,
     resize_once,
 )
+from edgefer.faces.synthetic import cached_pipeline_crops
 from edgefer.loading import load_model
 from edgefer.train import predict_logits
 from edgefer.train.metrics import classification_report
@@ -78,12 +83,13 @@ def report(labels: np.ndarray, probs: np.ndarray, found: np.ndarray | None = Non
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """The four test sets' locations, the wild crops' cache, and threads."""
+    """The test sets' locations, the caches of their detections, and threads."""
     parser.add_argument("--data", type=Path, default=SHARED / "fer2013" / "fer2013.csv.gz")
     parser.add_argument("--ferplus", type=Path, default=SHARED / "fer2013" / "fer2013new.csv")
     parser.add_argument("--ckplus", type=Path, default=SHARED / "ckplus" / "CK+48")
     parser.add_argument("--wild", type=Path, default=SHARED / "wild")
     parser.add_argument("--cache", type=Path, default=Path("runs/cache/wild_crops.npz"))
+    parser.add_argument("--pipeline-cache", type=Path, default=Path("runs/cache/publictest_pipeline_crops.npz"))
     parser.add_argument("--threads", type=int)
 
 
@@ -108,6 +114,8 @@ def main() -> None:
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args()
     _, test, plus_labels, plus_kept, ck, wild_crops, wild_labels, wild_found = load_sets(args)
+    pipe_crops, pipe_found = cached_pipeline_crops(test.images, args.pipeline_cache, threads=args.threads)
+    print(f"pipeline: RetinaFace found {pipe_found.sum()} of {len(pipe_found)} PublicTest faces in their canvases")
 
     rows, records = [], []
     for spec in args.models:
@@ -117,6 +125,7 @@ def main() -> None:
         results = {
             "fer2013": report(test.labels, fer_probs),
             "ferplus": report(plus_labels[plus_kept], fer_probs[plus_kept]),
+            "pipeline": report(test.labels, ensemble_probs(model, pipe_crops, args.tta), pipe_found),
             "ckplus": report(ck.labels, ensemble_probs(model, ck.images, args.tta)),
             "wild": report(wild_labels, ensemble_probs(model, wild_crops, args.tta), wild_found),
         }

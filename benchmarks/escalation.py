@@ -30,6 +30,7 @@ import torch
 
 from edgefer.data import load_fer2013, resize_once
 from edgefer.escalation import MEASURES, choose_threshold, confidence, policy_curve
+from edgefer.faces.synthetic import cached_pipeline_crops
 from edgefer.loading import load_model
 from edgefer.serving.process import ServerProcess
 from edgefer.train import predict_logits
@@ -64,22 +65,6 @@ def held_out(edge: np.ndarray, large: np.ndarray, labels: np.ndarray, measure: s
         sent += int(escalate.sum())
         right += int((np.where(escalate, large[use].argmax(1), edge[use].argmax(1)) == labels[use]).sum())
     return {"measure": measure, "target_rate": rate, "escalated": sent / len(labels), "accuracy": right / len(labels)}
-
-
-def pipeline_faces(images: np.ndarray, cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """PublicTest faces as the photo pipeline cuts them out of canvases (RetinaFace + alignment); cached."""
-    if cache.is_file():
-        with np.load(cache) as saved:
-            if len(saved["crops"]) == len(images):
-                return saved["crops"], saved["found"]
-    from edgefer.faces import get_detector
-    from edgefer.faces.synthetic import pipeline_crops
-
-    result = pipeline_crops(images, get_detector("retinaface"), "replicate", seed=2, progress="pipeline crops")
-    found = np.array([f is not None for f in result.found])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(cache, crops=result.crops, found=found)
-    return result.crops, found
 
 
 def requests_cost(edge: str, large: str, faces: np.ndarray, threshold: float, measure: str) -> dict:
@@ -164,7 +149,7 @@ def main() -> None:
     result["crops"] = curves(edge, large, test.labels)
     result["held_out"] = [held_out(edge, large, test.labels, m, args.rate) for m in MEASURES]
     if not args.no_pipeline:
-        crops, found = pipeline_faces(test.images, args.cache)
+        crops, found = cached_pipeline_crops(test.images, args.cache)
         crops = np.where(found[:, None, None], crops, test.images)  # a missed face: its own crop (marked)
         result["pipeline"] = curves(logits_of(args.edge, crops), logits_of(args.large, crops), test.labels)
         result["pipeline"]["found"] = float(found.mean())

@@ -188,6 +188,30 @@ def test_a_pasted_face_sits_at_its_frame_and_the_pipeline_cuts_it_out_again(hopp
         paste_face(face, np.random.default_rng(0), "plaid")
 
 
+def test_pipeline_crops_are_cached_per_faces_background_and_seed(hopper, tmp_path, monkeypatch):
+    import edgefer.faces
+    from edgefer.faces.synthetic import cached_pipeline_crops
+
+    x1, y1, x2, y2 = HOPPER_FACE
+    side = max(x2 - x1, y2 - y1)
+    face = cv2.resize(cv2.cvtColor(hopper[y1 : y1 + side, x1 : x1 + side], cv2.COLOR_RGB2GRAY), (48, 48))
+    faces = np.stack([face, np.full_like(face, 128)])  # a face, and a blank the detector cannot find
+    cache = tmp_path / "crops.npz"
+    crops, found = cached_pipeline_crops(faces, cache)
+    assert found.tolist() == [True, False] and crops[0].std() > 20 and not crops[1].any()
+
+    detections = []
+    real = edgefer.faces.get_detector
+    monkeypatch.setattr(edgefer.faces, "get_detector", lambda *a, **k: detections.append(a) or real(*a, **k))
+    again, _ = cached_pipeline_crops(faces, cache)
+    np.testing.assert_array_equal(again, crops)
+    assert detections == []  # from the cache
+    cached_pipeline_crops(faces, cache, "noise")
+    cached_pipeline_crops(faces, cache, "noise", seed=3)
+    cached_pipeline_crops(faces[:1], cache, "noise", seed=3)
+    assert len(detections) == 3  # another background, seed or set of faces is detected afresh
+
+
 def test_a_detector_looks_again_larger_only_where_it_found_nothing():
     from edgefer.faces import FaceDetector
 

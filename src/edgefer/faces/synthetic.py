@@ -26,7 +26,16 @@ from tqdm import tqdm
 from .align import FER_SIZE, align_face
 from .detectors import Face, FaceDetector
 
-__all__ = ["BACKGROUNDS", "CANVAS", "PipelineCrops", "noise_canvas", "paste_face", "pipeline_crops", "pipeline_views"]
+__all__ = [
+    "BACKGROUNDS",
+    "CANVAS",
+    "PipelineCrops",
+    "cached_pipeline_crops",
+    "noise_canvas",
+    "paste_face",
+    "pipeline_crops",
+    "pipeline_views",
+]
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +131,28 @@ def pipeline_views(faces: np.ndarray, cache: Path, threads: int | None = None) -
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(cache, **views)
     return [views[b] for b in BACKGROUNDS]
+
+
+def cached_pipeline_crops(
+    faces: np.ndarray, cache: Path, background: str = "replicate", *, seed: int = 2, threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``faces`` as RetinaFace and the alignment cut them from ``background`` canvases (zeros where
+    no face was found) and which were found, kept in ``cache``: the detections do not depend on the
+    model that classifies them, so every model of a benchmark is scored on the same crops."""
+    if cache.is_file():
+        with np.load(cache) as saved:
+            if (
+                len(saved["crops"]) == len(faces)
+                and str(saved["background"]) == background
+                and int(saved["seed"]) == seed
+            ):
+                return saved["crops"], saved["found"]
+    from . import get_detector
+
+    result = pipeline_crops(
+        faces, get_detector("retinaface", threads=threads), background, seed=seed, progress=f"pipeline ({background})"
+    )
+    found = np.array([f is not None for f in result.found])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cache, crops=result.crops, found=found, background=background, seed=seed)
+    return result.crops, found
