@@ -87,7 +87,7 @@ def train(
     ] = None,
     wavelet: Annotated[str | None, typer.Option(help="SFP wavelet override.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for init, data order and augmentation.")] = 0,
-    resume: Annotated[bool, typer.Option(help="Continue from OUT/last.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/last or OUT/partial (the further on).")] = False,
     init: Annotated[
         str | None, typer.Option(help="Fine-tune from this checkpoint folder (or 'default') with a new head.")
     ] = None,
