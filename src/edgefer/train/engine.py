@@ -520,14 +520,14 @@ def train(
         stop = world == 1 and should_stop is not None and should_stop()
         if rank == 0 and (stop or (save_every is not None and clock() - saved_at >= save_every)):
             state = {"optimizer": optimizer.state_dict(), "generator": generator.get_state(), "best": best}
-            seconds = progress.seconds + time.perf_counter() - began
-            _save_partial(out, model, {**meta_base, "best": best}, state, epoch, replace(progress, seconds=seconds))
+            progress = replace(progress, seconds=time.perf_counter() - began)
+            _save_partial(out, model, {**meta_base, "best": best}, state, epoch, progress)
             saved_at = clock()
         if stop:
             raise TrainingInterrupted(out / PARTIAL, epoch, progress.step)
 
     for epoch in range(start_epoch, recipe.epochs):
-        began = time.perf_counter()
+        began = time.perf_counter() - (0.0 if progress is None else progress.seconds)  # a resumed epoch's time so far
         train_loss, train_acc = train_one_epoch(
             trained,
             train_set,
@@ -547,8 +547,7 @@ def train(
         )
         if rank == 0:
             report = _score(model, val_images, val_data, pre, recipe.tta)
-            seconds = time.perf_counter() - began + (0.0 if progress is None else progress.seconds)
-            progress = None
+            seconds = time.perf_counter() - began
             _log_epoch(log_path, epoch, recipe, train_loss, train_acc, report, seconds)
             metrics = {"epoch": epoch + 1, **{k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}}
             if report["accuracy"] > best["accuracy"]:
