@@ -1,4 +1,4 @@
-"""Accuracy beyond FER2013's own crops: one table over four test sets, per model.
+"""Accuracy beyond FER2013's own crops: one table over six test sets, per model.
 
 * ``fer2013``: FER2013 PublicTest with its own labels.
 * ``ferplus``: the same faces with FER+'s majority labels (faces without a majority among the 7
@@ -9,13 +9,17 @@
   border pixels, found by RetinaFace and cut out by the alignment (``edgefer.faces.synthetic``, as
   benchmarks/end_to_end_accuracy.py's ``replicate`` rows); a missed face counts as wrong. Its gap to
   ``fer2013`` is what detection and alignment cost the model. The crops are cached (``--pipeline-cache``).
+* ``ckplus_pipeline``: the CK+ images again, each through the photo pipeline as ``pipeline``'s faces
+  (RetinaFace and the alignment frame the face as FER2013 does; CK+48's own crops are tighter): the
+  posed photos as the deployed system sees them. Cached (``--ckplus-pipeline-cache``).
 * ``wild``: ``shared/data/wild``'s 903 labelled real photos through the deployed photo pipeline
   (RetinaFace, the face nearest the centre, alignment to a 48x48 crop); a photo where no face is
   found counts as wrong. The crops are cached (``--cache``), since they do not depend on the model.
 
 For each: accuracy, macro-F1 (over the classes present) and per-class recall. A model is a
 checkpoint folder, ``default``, or several joined by ``+`` (an ensemble: probabilities averaged);
-``NAME=MODEL`` names a row.
+``NAME=MODEL`` names a row. Each model's probabilities on each set are kept in ``--probs-cache``
+(keyed by its weights file, the faces and the TTA), so ensembles of models already scored cost nothing.
 
     .venv/bin/python benchmarks/cross_dataset.py default runs/strong_r18/last 'ens=runs/a/last+runs/b/last' \\
         --json docs/cross_dataset.json --plot docs/cross_dataset.png
@@ -24,6 +28,7 @@ checkpoint folder, ``default``, or several joined by ``+`` (an ensemble: probabi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
@@ -41,7 +46,7 @@ from edgefer.data import (
     resize_once,
 )
 from edgefer.faces.synthetic import cached_pipeline_crops
-from edgefer.loading import load_model
+from edgefer.loading import load_model, resolve
 from edgefer.train import predict_logits
 from edgefer.train.metrics import classification_report
 
@@ -49,16 +54,40 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NO_FACE = "no face"
 
 
-def ensemble_probs(spec: str, images: np.ndarray, tta: str) -> np.ndarray:
-    """Probabilities (N, 7) of one model or an ensemble (``a+b+c``) for raw 48x48 faces."""
-    total = None
+def model_fingerprint(source: str) -> str:
+    """What identifies a model's weights: its resolved folder and its weights file's size and time."""
+    folder = resolve(source).resolve()
+    files = sorted(f for f in folder.iterdir() if f.suffix in {".safetensors", ".json", ".onnx", ".xml", ".bin"})
+    stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return f"{folder}:{stats}"
+
+
+def member_probs(source: str, images: np.ndarray, tta: str, cache: Path | None) -> np.ndarray:
+    """One model's probabilities (N, 7) for raw 48x48 faces; kept in ``cache`` (a folder) when given,
+    keyed by the model's weights, the faces and the TTA, so that ensembles of scored members are free."""
+    path = None
+    if cache is not None:
+        key = hashlib.blake2b(digest_size=16)
+        for part in (model_fingerprint(source), tta, str(images.shape), str(images.dtype)):
+            key.update(part.encode())
+        key.update(np.ascontiguousarray(images).tobytes())
+        path = cache / f"{key.hexdigest()}.npy"
+        if path.is_file():
+            return np.load(path)
+    model = load_model(source, "torch")
+    pre = model.preprocess
+    probs = predict_logits(model.net, resize_once(images, pre.resize), pre, tta=tta).exp().numpy()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path.with_suffix(".tmp.npy"), probs)
+        path.with_suffix(".tmp.npy").replace(path)
+    return probs
+
+
+def ensemble_probs(spec: str, images: np.ndarray, tta: str, cache: Path | None = None) -> np.ndarray:
+    """Probabilities (N, 7) of one model or an ensemble (``a+b+c``: averaged) for raw 48x48 faces."""
     parts = spec.split("+")
-    for part in parts:
-        model = load_model(part, "torch")
-        pre = model.preprocess
-        probs = predict_logits(model.net, resize_once(images, pre.resize), pre, tta=tta).exp().numpy()
-        total = probs if total is None else total + probs
-    return total / len(parts)
+    return sum(member_probs(part, images, tta, cache) for part in parts) / len(parts)
 
 
 def wild_faces(folder: Path, cache: Path, threads: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,7 +119,13 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wild", type=Path, default=SHARED / "wild")
     parser.add_argument("--cache", type=Path, default=Path("runs/cache/wild_crops.npz"))
     parser.add_argument("--pipeline-cache", type=Path, default=Path("runs/cache/publictest_pipeline_crops.npz"))
+    parser.add_argument("--ckplus-pipeline-cache", type=Path, default=Path("runs/cache/ckplus_pipeline_crops.npz"))
     parser.add_argument("--threads", type=int)
+    parser.add_argument(
+        "--probs-cache",
+        default="runs/cache/probs",
+        help="Folder keeping each model's probabilities per test set (keyed by its weights): '' turns it off.",
+    )
 
 
 def load_sets(args: argparse.Namespace):
@@ -116,18 +151,22 @@ def main() -> None:
     _, test, plus_labels, plus_kept, ck, wild_crops, wild_labels, wild_found = load_sets(args)
     pipe_crops, pipe_found = cached_pipeline_crops(test.images, args.pipeline_cache, threads=args.threads)
     print(f"pipeline: RetinaFace found {pipe_found.sum()} of {len(pipe_found)} PublicTest faces in their canvases")
+    ck_crops, ck_found = cached_pipeline_crops(ck.images, args.ckplus_pipeline_cache, threads=args.threads)
+    print(f"ckplus_pipeline: RetinaFace found {ck_found.sum()} of {len(ck_found)} CK+ faces in their canvases")
 
     rows, records = [], []
     for spec in args.models:
         name, _, model = spec.rpartition("=")
         name = name or model
-        fer_probs = ensemble_probs(model, test.images, args.tta)
+        cache = Path(args.probs_cache) if args.probs_cache else None
+        fer_probs = ensemble_probs(model, test.images, args.tta, cache)
         results = {
             "fer2013": report(test.labels, fer_probs),
             "ferplus": report(plus_labels[plus_kept], fer_probs[plus_kept]),
-            "pipeline": report(test.labels, ensemble_probs(model, pipe_crops, args.tta), pipe_found),
-            "ckplus": report(ck.labels, ensemble_probs(model, ck.images, args.tta)),
-            "wild": report(wild_labels, ensemble_probs(model, wild_crops, args.tta), wild_found),
+            "pipeline": report(test.labels, ensemble_probs(model, pipe_crops, args.tta, cache), pipe_found),
+            "ckplus": report(ck.labels, ensemble_probs(model, ck.images, args.tta, cache)),
+            "ckplus_pipeline": report(ck.labels, ensemble_probs(model, ck_crops, args.tta, cache), ck_found),
+            "wild": report(wild_labels, ensemble_probs(model, wild_crops, args.tta, cache), wild_found),
         }
         for dataset, r in results.items():
             recall = {c: r["per_class"][c]["accuracy"] for c in FER2013_CLASSES if r["per_class"][c]["n"]}
@@ -163,9 +202,13 @@ def plot(table: pd.DataFrame, path: Path) -> None:
 
     datasets = list(dict.fromkeys(table["data"]))
     models = list(dict.fromkeys(table["model"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.6), sharey=True)
+    cols = min(3, len(datasets))
+    rows = -(-len(datasets) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), sharey=True, squeeze=False)
+    for ax in axes.flat[len(datasets) :]:
+        ax.set_visible(False)
     width = 0.8 / len(models)
-    for ax, dataset in zip(np.atleast_1d(axes), datasets, strict=True):
+    for ax, dataset in zip(axes.flat[: len(datasets)], datasets, strict=True):
         sub = table[table["data"] == dataset].set_index("model")
         classes = [c for c in FER2013_CLASSES if c in sub.columns and sub[c].notna().any()]
         for i, model in enumerate(models):
@@ -178,9 +221,11 @@ def plot(table: pd.DataFrame, path: Path) -> None:
             )
         ax.set_xticks(np.arange(len(classes)) + width * (len(models) - 1) / 2, classes, rotation=45)
         ax.set_title(dataset)
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize=6, loc="lower left")
-    np.atleast_1d(axes)[0].set_ylabel("recall")
+        ax.set_ylim(0, 1.3)  # headroom above the bars for the legend
+        ax.set_yticks(np.linspace(0, 1, 6))
+        ax.legend(fontsize=6, loc="upper center", ncol=2)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("recall")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
