@@ -43,12 +43,13 @@ def main() -> None:
     args = parser.parse_args()
     train, test, plus_labels, plus_kept, ck, wild_crops, wild_labels, wild_found = load_sets(args)
     prior = np.bincount(train.labels, minlength=len(FER2013_CLASSES)) / len(train.labels)
-    fer = ensemble_probs(args.model, test.images, "flip")
+    cache = Path(args.probs_cache) if args.probs_cache else None
+    fer = ensemble_probs(args.model, test.images, "flip", cache)
     sets = {  # name -> (labels, probabilities, found)
         "fer2013": (test.labels, fer, None),
         "ferplus": (plus_labels[plus_kept], fer[plus_kept], None),
-        "ckplus": (ck.labels, ensemble_probs(args.model, ck.images, "flip"), None),
-        "wild": (wild_labels, ensemble_probs(args.model, wild_crops, "flip"), wild_found),
+        "ckplus": (ck.labels, ensemble_probs(args.model, ck.images, "flip", cache), None),
+        "wild": (wild_labels, ensemble_probs(args.model, wild_crops, "flip", cache), wild_found),
     }
     rows = []
     for tau in map(float, args.taus.split(",")):

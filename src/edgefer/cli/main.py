@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from .adjust import adjust
 from .crossval import crossval
 from .demo import demo
 from .ensemble import ensemble
@@ -37,6 +38,7 @@ app.command(help="Train a model on FER2013 with per-epoch checkpoints and --resu
 app.command(help="Accuracy, macro-F1, per-class accuracy and confusion matrix of a checkpoint.")(evaluate)
 app.command(help="Subject-disjoint k-fold accuracy on CK+, fine-tuning from a checkpoint.")(crossval)
 app.command(help="Combine trained checkpoints into one ensemble model (the cloud's larger model).")(ensemble)
+app.command(help="Post-hoc logit adjustment: a checkpoint's decisions shifted towards the rare classes.")(adjust)
 app.command(
     help="Export a checkpoint to ONNX or OpenVINO (FP32, FP16, INT8; whole or split), checked against PyTorch."
 )(export)
