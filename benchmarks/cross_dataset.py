@@ -154,11 +154,11 @@ def main() -> None:
     ck_crops, ck_found = cached_pipeline_crops(ck.images, args.ckplus_pipeline_cache, threads=args.threads)
     print(f"ckplus_pipeline: RetinaFace found {ck_found.sum()} of {len(ck_found)} CK+ faces in their canvases")
 
+    cache = Path(args.probs_cache) if args.probs_cache else None
     rows, records = [], []
     for spec in args.models:
         name, _, model = spec.rpartition("=")
         name = name or model
-        cache = Path(args.probs_cache) if args.probs_cache else None
         fer_probs = ensemble_probs(model, test.images, args.tta, cache)
         results = {
             "fer2013": report(test.labels, fer_probs),

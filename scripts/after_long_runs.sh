@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The distilled edge model, started beside the long runs so that it begins the moment its teacher exists:
 #   1. wait for the teacher's two members of scripts/long_runs.sh (resnet18_48 and shufflenet_asp_sfp, 60 epochs);
-#   2. score each and their ensemble with the shipped edge model (the cloud's candidate) on PublicTest (logs in
+#   2. score each and their ensemble with the edge model v1 (the cloud's candidate) on PublicTest (logs in
 #      runs/long/after/);
 #   3. distil shufflenet_asp_sfp from those three (runs/long/student), at normal priority and one thread, so that it
 #      takes the cores before the Table 1 runs (which run at nice 10). Resumable: rerun this script.
@@ -16,9 +16,9 @@ for run in shufflenet_asp_sfp resnet18_48; do
   [ -f $A/$run.json ] || .venv/bin/edgefer evaluate --checkpoint runs/long/$run/last --data $D/fer2013.csv.gz \
     --tta flip --threads 1 --json > $A/$run.json
 done
-# The shipped edge model joins the teacher: with the strong run it scores 67.8% where the strong run alone scores
-# 66.9% (RESULTS.md, "The cloud's model"), and it is trained independently of both. It is
-# taken from the commit that shipped it, so that a change of the shipped model does not change a resuming student's teacher.
+# The edge model v1 (shipped until 2026-11-30) joins the teacher: with the strong run it scores 67.8% where the
+# strong run alone scores 66.9% (RESULTS.md, "The cloud's model"), and it is trained independently of both. It is
+# taken from the commit that shipped it.
 V1=runs/long/default_v1
 for f in model.json model.safetensors; do
   [ -f $V1/$f ] || { mkdir -p $V1 && git show 74437e3:src/edgefer/weights/default/$f > $V1/$f; }
