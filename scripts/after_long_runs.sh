@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The distilled edge model, started beside the long runs so that it begins the moment its teacher exists:
 #   1. wait for the teacher's two members of scripts/long_runs.sh (resnet18_48 and shufflenet_asp_sfp, 60 epochs);
-#   2. score each and their ensemble with the edge model v1 (the cloud's candidate) on PublicTest (logs in
-#      runs/long/after/);
+#   2. score each and their ensemble with the edge model v1 (the cloud's candidate) on PublicTest, and the cloud's
+#      candidates on the cross-dataset table (logs in runs/long/after/);
 #   3. distil shufflenet_asp_sfp from those three (runs/long/student), at normal priority and one thread, so that it
 #      takes the cores before the Table 1 runs (which run at nice 10). Resumable: rerun this script.
 # The teacher's members can be re-chosen by the cross-dataset table afterwards; this is a head start.
@@ -25,6 +25,10 @@ for f in model.json model.safetensors; do
 done
 [ -d runs/large2 ] || .venv/bin/edgefer ensemble runs/long/{resnet18_48,shufflenet_asp_sfp}/last $V1 \
   --out runs/large2 --data $D/fer2013.csv.gz > $A/large2.log 2>&1
+# The cloud's candidates on every set of the cross-dataset table (each member scored once, ensembles from the cache).
+R=runs/long/resnet18_48/last S=runs/long/shufflenet_asp_sfp/last
+[ -f $A/cloud_candidates.json ] || .venv/bin/python benchmarks/cross_dataset.py v2=default r18=$R "r18+v2=$R+default" \
+  "r18+strong+v1=$R+$S+$V1" "r18+v2+v1=$R+default+$V1" --threads 1 --json $A/cloud_candidates.json > $A/cloud_candidates.txt 2>&1
 out=runs/long/student
 resume=""
 [ -f $out/last/train_state.pt ] || [ -f $out/partial/train_state.pt ] && resume="--resume"
