@@ -19,7 +19,7 @@
 For each: accuracy, macro-F1 (over the classes present) and per-class recall. A model is a
 checkpoint folder, ``default``, or several joined by ``+`` (an ensemble: probabilities averaged);
 ``NAME=MODEL`` names a row. Each model's probabilities on each set are kept in ``--probs-cache``
-(keyed by its weights file, the faces and the TTA), so ensembles of models already scored cost nothing.
+(keyed by its weights and metadata, the faces and the TTA), so ensembles of models already scored cost nothing.
 
     .venv/bin/python benchmarks/cross_dataset.py default runs/strong_r18/last 'ens=runs/a/last+runs/b/last' \\
         --json docs/cross_dataset.json --plot docs/cross_dataset.png
@@ -46,7 +46,7 @@ from edgefer.data import (
     resize_once,
 )
 from edgefer.faces.synthetic import cached_pipeline_crops
-from edgefer.loading import load_model, resolve
+from edgefer.loading import checkpoint_digest, load_model, resolve
 from edgefer.train import predict_logits
 from edgefer.train.metrics import classification_report
 
@@ -54,21 +54,13 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NO_FACE = "no face"
 
 
-def model_fingerprint(source: str) -> str:
-    """What identifies a model's weights: its resolved folder and its weights file's size and time."""
-    folder = resolve(source).resolve()
-    files = sorted(f for f in folder.iterdir() if f.suffix in {".safetensors", ".json", ".onnx", ".xml", ".bin"})
-    stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    return f"{folder}:{stats}"
-
-
 def member_probs(source: str, images: np.ndarray, tta: str, cache: Path | None) -> np.ndarray:
     """One model's probabilities (N, 7) for raw 48x48 faces; kept in ``cache`` (a folder) when given,
-    keyed by the model's weights, the faces and the TTA, so that ensembles of scored members are free."""
+    keyed by the checkpoint's digest, the faces and the TTA, so that ensembles of scored members are free."""
     path = None
     if cache is not None:
         key = hashlib.blake2b(digest_size=16)
-        for part in (model_fingerprint(source), tta, str(images.shape), str(images.dtype)):
+        for part in (checkpoint_digest(resolve(source)), tta, str(images.shape), str(images.dtype)):
             key.update(part.encode())
         key.update(np.ascontiguousarray(images).tobytes())
         path = cache / f"{key.hexdigest()}.npy"
@@ -124,7 +116,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--probs-cache",
         default="runs/cache/probs",
-        help="Folder keeping each model's probabilities per test set (keyed by its weights): '' turns it off.",
+        help="Folder keeping each model's probabilities per test set (keyed by its checkpoint): '' turns it off.",
     )
 
 

@@ -5,7 +5,15 @@ and a runtime, and returns a :class:`LoadedModel` (``model(x)``, ``stage_names``
 typed :class:`ModelMeta`). Training writes checkpoints with :func:`save_checkpoint`.
 """
 
-from .checkpoint import CheckpointError, build_model, load_checkpoint, make_ensemble, save_checkpoint, update_meta
+from .checkpoint import (
+    CheckpointError,
+    build_model,
+    checkpoint_digest,
+    load_checkpoint,
+    make_ensemble,
+    save_checkpoint,
+    update_meta,
+)
 from .exported import ExportedNet, ExportError, Runner
 from .model import NAMED, RUNTIME_CHOICES, LoadedModel, ModelMeta, load_model, read_meta, resolve, wrap_model
 
@@ -19,6 +27,7 @@ __all__ = [
     "ModelMeta",
     "Runner",
     "build_model",
+    "checkpoint_digest",
     "load_checkpoint",
     "load_model",
     "make_ensemble",

@@ -10,6 +10,7 @@ list each member's, and its weights hold every member's under ``members.<i>.``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from ..models.ensemble import Ensemble
 __all__ = [
     "CheckpointError",
     "build_model",
+    "checkpoint_digest",
     "load_checkpoint",
     "make_ensemble",
     "save_checkpoint",
@@ -73,6 +75,12 @@ def save_checkpoint(folder: str | Path, model: nn.Module, meta: dict[str, Any]) 
     (folder / f"{WEIGHTS}.tmp").replace(folder / WEIGHTS)
     (folder / f"{META}.tmp").replace(folder / META)
     return folder
+
+
+def checkpoint_digest(folder: str | Path) -> str:
+    """A short hash of a checkpoint's weights and metadata: the key of anything derived from it (exports, scores)."""
+    folder = Path(folder)
+    return hashlib.sha256((folder / WEIGHTS).read_bytes() + (folder / META).read_bytes()).hexdigest()[:16]
 
 
 def load_checkpoint(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:

@@ -15,7 +15,6 @@ beside the user's other caches, once; later loads reuse it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.transforms import Preprocess
-from .checkpoint import META, WEIGHTS, CheckpointError, load_checkpoint
+from .checkpoint import META, CheckpointError, checkpoint_digest, load_checkpoint
 from .exported import RUNTIMES, SIDECAR, ExportedNet, ExportError, read_export
 
 __all__ = ["NAMED", "RUNTIME_CHOICES", "LoadedModel", "ModelMeta", "load_model", "read_meta", "resolve", "wrap_model"]
@@ -213,7 +212,7 @@ def _export_cache() -> Path:
 
 def _exported_checkpoint(folder: Path, runtime: str, threads: int | None) -> LoadedModel:
     """A checkpoint exported (FP32, checked) for ``runtime`` once, into the cache, then loaded from there."""
-    digest = hashlib.sha256((folder / WEIGHTS).read_bytes() + (folder / META).read_bytes()).hexdigest()[:16]
+    digest = checkpoint_digest(folder)
     fmt = "openvino" if runtime == "openvino" else "onnx"
     target = _export_cache() / f"{digest}-{fmt}"
     if not (target / SIDECAR).is_file():
