@@ -2,7 +2,8 @@
 # The `pipeline` fine-tune of a long run: 5 epochs on FER2013 faces as they are and as the photo pipeline
 # (RetinaFace + alignment) cuts them out of canvases, so that faces found in photos lose little (RESULTS.md,
 # "End-to-end accuracy"). Keeps the run's FER+ votes in the targets (the strong recipe's weight, 0.25).
-#   scripts/pipeline_finetune.sh RUN [THREADS]   # runs/long/RUN/last -> runs/long/RUN_pipeline
+#   scripts/pipeline_finetune.sh RUN [THREADS]   # runs/long/RUN/last -> runs/long/RUN_pipeline (any architecture:
+#   --init takes it from the checkpoint, e.g. RUN=resnet18_48)
 # The detector's cut-outs do not depend on the model: made once into runs/cache/pipeline_views.npz (~10 min at
 # 2 threads) and shared. Resumable: rerun it.
 set -e

@@ -224,6 +224,26 @@ def test_killing_the_server_mid_run_loses_no_request(tiny_checkpoint):
     assert all(a.fallback for a in answers[25:])
 
 
+@pytest.mark.slow
+def test_the_server_serves_the_shipped_large_model_as_full_large_by_default(tiny_checkpoint):
+    from edgefer.loading import NAMED, load_model
+    from edgefer.wire import TensorData
+
+    if not (NAMED["default-large"] / "model.json").is_file():
+        pytest.skip("default-large is built locally (scripts/make_default_large.sh), not tracked")
+    server = ServerProcess(["--checkpoint", str(tiny_checkpoint), "--max-delay-ms", "0", "--full-runtime", "auto"])
+    with server:
+        client = CloudClient(server.url)
+        try:
+            served = client.infer("full-large", TensorData("image", FACES[:2])).message.tensor("logits").data
+        finally:
+            client.close()
+    large = load_model("default-large")
+    assert large.meta.name == "ensemble"
+    local = [got.logits for got in EdgeRunner(large).predict_batch(list(FACES[:2]))]
+    np.testing.assert_allclose(served, np.stack(local), atol=1e-4)
+
+
 def test_cloud_down_is_raised_by_the_client_when_marked_down():
     client = CloudClient("http://127.0.0.1:9", probe_interval=3600)
     try:

@@ -35,6 +35,21 @@ def test_default_metadata_records_publictest_accuracy():
     assert np.isfinite(meta["metrics"]["accuracy"])
 
 
+@pytest.mark.skipif(
+    not (DEFAULT_CHECKPOINT.parent / "default-large" / "model.json").is_file(),
+    reason="default-large is built locally (scripts/make_default_large.sh), not tracked",
+)
+def test_the_cloud_model_loads_offline_and_predicts():
+    net, meta = load_pretrained("default-large")
+    size = meta["preprocess"]["size"]
+    with torch.inference_mode():
+        logits = net(torch.randn(2, 3, size, size))
+    assert logits.shape == (2, 7) and torch.isfinite(logits).all()
+    assert meta["build"]["name"] == "ensemble" and len(meta["build"]["members"]) == 2
+    # the ensemble's own score, as `edgefer ensemble --data` stored it (PublicTest, mirrored inside the model)
+    assert meta["metrics"]["n"] == 3589 and meta["metrics"]["accuracy"] > 0.67
+
+
 def test_checkpoint_paths_resolve():
     assert resolve_checkpoint("runs/x/best").as_posix() == "runs/x/best"
     if not (DEFAULT_CHECKPOINT / "model.json").is_file():

@@ -258,16 +258,20 @@ def test_reframe_recipe_keeps_the_head_and_records_its_jitter(run, tmp_path):
     out = tmp_path / "reframe"
     args = ["train", "shufflenet_asp_sfp", "--data", str(csv_path), "--out", str(out), "--threads", "1"]
     result = CliRunner().invoke(
-        app, [*args, "--recipe", "reframe", "--init", str(base / "last"), "--keep-head", "--epochs", "1"]
+        app,
+        [*args, "--recipe", "reframe", "--init", str(base / "last"), "--keep-head", "--epochs", "1", "--lr", "0.003"],
     )
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "last" / "model.json").read_text())
+    assert meta["recipe"]["lr"] == 0.003  # --lr overrides the recipe's 0.01
     assert meta["recipe"]["jitter"] == {"scale": 0.2, "shift": 0.08, "degrees": 10.0}
     assert meta["preprocess"] == json.loads((base / "last" / "model.json").read_text())["preprocess"]
     before, after = load_file(base / "last" / "model.safetensors"), load_file(out / "last" / "model.safetensors")
     change = (after["fc.weight"] - before["fc.weight"]).norm() / before["fc.weight"].norm()
     assert 0 < change < 0.1  # fine-tuned, not replaced by a fresh head
 
+    refused = CliRunner().invoke(app, [*args, "--recipe", "reframe", "--init", str(base / "last"), "--lr", "0"])
+    assert refused.exit_code == 2
     refused = CliRunner().invoke(app, [*args, "--recipe", "reframe", "--keep-head"])
     assert refused.exit_code != 0 and "--keep-head needs --init" in words(refused.output)
 

@@ -81,6 +81,7 @@ def train(
     recipe: Annotated[str, typer.Option(help=f"One of {', '.join(RECIPES)}.")] = "cpu",
     epochs: Annotated[int | None, typer.Option(min=1, help="Override the recipe's epochs.")] = None,
     input_size: Annotated[int | None, typer.Option(min=32, help="Override the recipe's input size.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Override the recipe's peak learning rate.")] = None,
     votes_weight: Annotated[
         float | None,
         typer.Option(min=0, max=1, help="Override the recipe's weight of FER+ votes in the targets (needs --ferplus)."),
@@ -120,11 +121,14 @@ def train(
 
     if recipe not in RECIPES:
         raise typer.BadParameter(f"unknown recipe {recipe!r}; expected one of {', '.join(RECIPES)}")
+    if lr is not None and lr <= 0:
+        raise typer.BadParameter(f"--lr must be positive, got {lr}")
     chosen = RECIPES[recipe]
     chosen = dataclasses.replace(
         chosen,
         epochs=epochs or chosen.epochs,
         input_size=input_size or chosen.input_size,
+        lr=chosen.lr if lr is None else lr,
         teacher_mode=teacher_mode or chosen.teacher_mode,
         votes_weight=chosen.votes_weight if votes_weight is None else votes_weight,
     )
