@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
+# Queue B's tail: the mini-Xception run's `pipeline` fine-tune (a member candidate for the cloud's ensemble), then
 # Table 1's MobileNetV2 row (the paper's): the same `strong` recipe, 60 epochs, 96 px, one thread.
-# Waits for queue A of scripts/long_runs.sh (shufflenet_asp_sfp, then shufflenet) so that at most two runs share the
-# two cores until then. Resumable: rerun this script.
+# Waits for queue B of scripts/long_runs.sh (resnet18_48, then mini_xception_48) so that at most two runs share the
+# two cores. Resumable: rerun this script.
+#   nohup scripts/table1_mobilenet.sh > runs/long/queue_c.out 2>&1 &
 cd "$(dirname "$0")/.."
 D=../shared/data/fer2013
-done_60() { [ -f "runs/long/$1/log.csv" ] && [ "$(tail -1 "runs/long/$1/log.csv" | cut -d, -f1)" = "60" ]; }
-until done_60 shufflenet_asp_sfp && done_60 shufflenet; do sleep 600; done
+done_n() { [ -f "runs/long/$1/log.csv" ] && [ "$(tail -1 "runs/long/$1/log.csv" | cut -d, -f1)" = "$2" ]; }
+until done_n resnet18_48 60 && done_n mini_xception_48 60; do sleep 120; done
+done_n mini_xception_48_pipeline 5 || scripts/pipeline_finetune.sh mini_xception_48 1
 out=runs/long/mobilenet_v2
 resume=""
 [ -f "$out/last/train_state.pt" ] || [ -f "$out/partial/train_state.pt" ] && resume="--resume"

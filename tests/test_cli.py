@@ -104,3 +104,7 @@ def test_ensemble_writes_a_mirrored_checkpoint_and_needs_two_members_unless_mirr
     alone = ["ensemble", str(tiny_checkpoint), "--out", str(tmp_path / "one")]
     assert runner.invoke(app, [*alone, "--no-mirror"]).exit_code == 2
     assert runner.invoke(app, alone).exit_code == 0  # one model and its mirror image
+    half = tmp_path / "half"
+    assert runner.invoke(app, [*alone[:-1], str(half), "--weights", "float16"]).exit_code == 0
+    assert (half / "model.safetensors").stat().st_size < 0.55 * (tmp_path / "one" / "model.safetensors").stat().st_size
+    assert runner.invoke(app, [*alone[:-1], str(tmp_path / "x"), "--weights", "int4"]).exit_code == 2

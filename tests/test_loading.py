@@ -79,6 +79,22 @@ def test_an_ensemble_of_members_of_different_sizes_saves_and_loads_as_one_model(
         loaded.split("stage2")
 
 
+def test_float16_weights_halve_the_file_and_load_back_as_a_float32_model(tmp_path):
+    torch.manual_seed(0)
+    net = build("shufflenet_asp_sfp", num_classes=7, wavelet="haar").eval()
+    save_checkpoint(tmp_path / "fp32", net, META)
+    save_checkpoint(tmp_path / "fp16", net, META, dtype=torch.float16)
+    sizes = [(tmp_path / f / "model.safetensors").stat().st_size for f in ("fp32", "fp16")]
+    assert 0.45 < sizes[1] / sizes[0] < 0.55
+    half = load_model(tmp_path / "fp16")
+    assert half.meta.extra["weights_dtype"] == "float16"
+    assert {p.dtype for p in half.net.parameters()} == {torch.float32}
+    x = torch.randn(4, 3, 64, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(half.net(x).softmax(1), net(x).softmax(1), rtol=0, atol=2e-3)
+        assert not torch.equal(half.net(x), net(x))  # the weights were rounded, not kept
+
+
 @pytest.mark.slow
 def test_a_mirrored_ensemble_averages_both_views_ignores_a_flip_and_exports(tmp_path, monkeypatch):
     """``mirror``: flip TTA inside the model, so that the server's one-crop prediction gets it."""

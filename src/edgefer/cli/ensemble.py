@@ -10,8 +10,10 @@ member also sees the mirrored face, inside the model: the server predicts one cr
 this is how flip TTA reaches ``full-large`` (twice the compute, in the cloud). A mirrored ensemble
 is unchanged by flipping its input, so it is scored without further TTA.
 
-It is saved as an ordinary checkpoint, so ``evaluate``, ``export``, ``serve --large`` and the edge
-runtime take it. With ``--data`` it is scored on PublicTest and the score is stored with it.
+``--weights float16`` stores the weights at half precision (half the size on disk; they load back
+into a float32 model). It is saved as an ordinary checkpoint, so ``evaluate``, ``export``,
+``serve --large`` and the edge runtime take it. With ``--data`` it is scored on PublicTest and the
+score is stored with it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Annotated
 
 import typer
 
-from .options import TTA, TTAOpt
+from .options import TTA, TTAOpt, WeightsDtype
 
 
 def ensemble(
@@ -33,8 +35,14 @@ def ensemble(
     mirror: Annotated[
         bool, typer.Option(help="Each member also sees the mirrored face (flip TTA inside the model, for the server).")
     ] = True,
+    weights: Annotated[
+        WeightsDtype,
+        typer.Option(help="Store the weights as float32, or float16 (half the size; they load back as float32)."),
+    ] = WeightsDtype.float32,
 ) -> None:
     """Combine checkpoints into one ensemble checkpoint (averaged probabilities)."""
+    import torch
+
     from ..data import load_test_split
     from ..loading import load_model, make_ensemble, save_checkpoint
     from ..train import evaluate
@@ -63,5 +71,6 @@ def ensemble(
         report = evaluate(net, load_test_split(data, classes), largest.preprocess, tta=str(tta))
         meta["metrics"] = {k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}
         typer.echo(json.dumps(meta["metrics"]))
-    save_checkpoint(out, net, meta)
-    typer.echo(f"ensemble of {len(members)} -> {out}")
+    save_checkpoint(out, net, meta, dtype=getattr(torch, weights.value))
+    size = (out / "model.safetensors").stat().st_size
+    typer.echo(f"ensemble of {len(members)} -> {out} ({size / 1e6:.1f} MB of {weights.value} weights)")

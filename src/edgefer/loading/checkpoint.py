@@ -64,12 +64,22 @@ def make_ensemble(members: list[nn.Module], sizes: list[int], *, mirror: bool = 
     return ensemble
 
 
-def save_checkpoint(folder: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
-    """Write weights and metadata atomically enough (write, then rename) that a crash never half-writes."""
+def save_checkpoint(
+    folder: str | Path, model: nn.Module, meta: dict[str, Any], *, dtype: torch.dtype | None = None
+) -> Path:
+    """Write weights and metadata atomically enough (write, then rename) that a crash never half-writes.
+
+    ``dtype`` (e.g. ``torch.float16``) stores the floating-point weights and buffers at that
+    precision, to halve a shipped model's size; :func:`load_checkpoint` builds the model in float32
+    as always and ``load_state_dict`` casts them back. Integer buffers keep their type.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = {**meta, "build": model.build_args}
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        meta["weights_dtype"] = str(dtype).removeprefix("torch.")
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     save_file(state, folder / f"{WEIGHTS}.tmp")
     (folder / f"{META}.tmp").write_text(json.dumps(meta, indent=2))
     (folder / f"{WEIGHTS}.tmp").replace(folder / WEIGHTS)
