@@ -226,11 +226,9 @@ def test_killing_the_server_mid_run_loses_no_request(tiny_checkpoint):
 
 @pytest.mark.slow
 def test_the_server_serves_the_shipped_large_model_as_full_large_by_default(tiny_checkpoint):
-    from edgefer.loading import NAMED, load_model
+    from edgefer.loading import load_model
     from edgefer.wire import TensorData
 
-    if not (NAMED["default-large"] / "model.json").is_file():
-        pytest.skip("default-large is built locally (scripts/make_default_large.sh), not tracked")
     server = ServerProcess(["--checkpoint", str(tiny_checkpoint), "--max-delay-ms", "0", "--full-runtime", "auto"])
     with server:
         client = CloudClient(server.url)
