@@ -67,10 +67,12 @@ def ensemble(
         "members": [str(m) for m in members],
         "member_metrics": [m.meta.metrics for m in models],
     }
+    dtype = getattr(torch, weights.value)
+    net.to(dtype).float()  # round the weights as they will be stored, so that the score below is the stored model's
     if data is not None:
         report = evaluate(net, load_test_split(data, classes), largest.preprocess, tta=str(tta))
         meta["metrics"] = {k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}
         typer.echo(json.dumps(meta["metrics"]))
-    save_checkpoint(out, net, meta, dtype=getattr(torch, weights.value))
+    save_checkpoint(out, net, meta, dtype=dtype)
     size = (out / "model.safetensors").stat().st_size
     typer.echo(f"ensemble of {len(members)} -> {out} ({size / 1e6:.1f} MB of {weights.value} weights)")
