@@ -87,6 +87,19 @@ def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(
     _assert_same_weights(tmp_path / "last", out / "last")
 
 
+def test_batches_made_ahead_by_worker_processes_train_the_same_model(data, run, tmp_path):
+    out, _ = run
+    _train(data, tmp_path, workers=2)  # each step's augmentation has its own seed, so workers don't change it
+    _assert_same_weights(tmp_path / "last", out / "last")
+
+
+def test_the_strong_recipes_augmentation_is_the_same_in_worker_processes(data, tmp_path):
+    strong = dataclasses.replace(RECIPES["strong"], input_size=48, epochs=1, batch_size=32, votes_weight=0.0)
+    _train(data, tmp_path / "inline", recipe=strong)
+    _train(data, tmp_path / "workers", recipe=strong, workers=2)
+    _assert_same_weights(tmp_path / "workers" / "last", tmp_path / "inline" / "last")
+
+
 class _Killed(BaseException):
     """Stands in for SIGKILL: nothing in the engine catches it."""
 

@@ -108,6 +108,12 @@ def train(
     ] = None,
     micro_batches: Annotated[int, typer.Option(min=1, help="Split each batch into this many micro-batches.")] = 1,
     channels_last: Annotated[bool, typer.Option(help="NHWC memory format (faster on CPU, measured).")] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Processes that augment the next batches while the model trains (0: in turn); same result."
+        ),
+    ] = 0,
     save_every: Annotated[
         float,
         typer.Option(min=0, help="Minutes between saves of the place within an epoch (OUT/partial); 0: never."),
@@ -177,6 +183,7 @@ def train(
                 teacher=teachers,
                 micro_batches=micro_batches,
                 channels_last=channels_last,
+                workers=workers,
                 data_note=f"FER+ votes from {ferplus}" if votes is not None else "",
                 on_batch=on_batch,
                 save_every=save_every * 60 or None,

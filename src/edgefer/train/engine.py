@@ -44,8 +44,9 @@ import csv
 import logging
 import math
 import shutil
+import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -55,6 +56,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+import torch.utils.data
 from torch import Tensor, nn
 
 from ..data import FaceData, Jitter, Preprocess, crop_flip, resize_once
@@ -245,12 +247,13 @@ class TrainSet:
 
 @dataclass
 class EpochProgress:
-    """How far an epoch has gone: its data order and drawn views, the steps done, their running
-    totals (loss sum, correct, seen) and the seconds spent. Saved mid-epoch so that a run killed
-    between two epochs' checkpoints loses minutes, not the epoch (``OUT/partial``)."""
+    """How far an epoch has gone: its data order, drawn views and augmentation seed, the steps done,
+    their running totals (loss sum, correct, seen) and the seconds spent. Saved mid-epoch so that a
+    run killed between two epochs' checkpoints loses minutes, not the epoch (``OUT/partial``)."""
 
     order: Tensor
     view: Tensor
+    seed: int = 0  # step k's augmentation draws from a generator seeded with seed + k
     step: int = 0
     totals: Tensor = field(default_factory=lambda: torch.zeros(3, dtype=torch.float64))
     seconds: float = 0.0
@@ -271,6 +274,65 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """One step's global batch, augmented: images in [0, 1], target distributions, the fixed
+    teacher's (mixed like the targets) and the hard labels."""
+
+    x01: Tensor
+    targets: Tensor
+    teacher: Tensor | None
+    labels: Tensor
+
+
+def _augmented_batch(data: TrainSet, pre: Preprocess, recipe: Recipe, index: Tensor, view: Tensor, seed: int) -> _Batch:
+    """The batch of faces ``index`` (in views ``view``), re-framed, cropped, flipped, degraded,
+    erased and mixed with draws from a generator seeded with ``seed`` alone, so that any step's
+    batch can be made in any thread, in any order, and again on resume."""
+    generator = torch.Generator().manual_seed(seed)
+    crops = crop_flip(data.views[view, index], pre.size, generator, recipe.jitter)
+    crops = erase(photometric(crops, recipe.photometric, generator), recipe.erasing, generator)
+    x01, targets, lam = mix(crops.float().div_(255), data.targets[index], recipe.mixing, generator)
+    teacher = None if data.teacher is None else mix_targets(data.teacher[index], lam)
+    return _Batch(x01, targets, teacher, data.labels[index])
+
+
+class _Steps(torch.utils.data.Dataset):
+    """Steps as a dataset: item i is ``make(steps[i])``, for a DataLoader's worker processes."""
+
+    def __init__(self, make: Callable[[int], _Batch], steps: range) -> None:
+        self.make, self.steps = make, steps
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __getitem__(self, i: int) -> _Batch:
+        return self.make(self.steps[i])
+
+
+def _init_worker(worker_id: int) -> None:
+    """One thread per worker; SIGTERM is left to the main process, which saves its place and then
+    shuts the workers down (``timeout`` and ``kill -- -PGID`` signal the whole process group)."""
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _ahead(make: Callable[[int], _Batch], steps: range, workers: int) -> Iterator[_Batch]:
+    """``make(step)`` for each step, in order; with ``workers`` > 0, made by that many worker
+    processes (forked, so they share the data) two steps each ahead of the caller: augmentation is
+    CPU work, and the model may be on a GPU."""
+    if workers <= 0:
+        yield from map(make, steps)
+        return
+    yield from torch.utils.data.DataLoader(
+        _Steps(make, steps),
+        batch_size=None,
+        num_workers=workers,
+        worker_init_fn=_init_worker,
+        multiprocessing_context="fork",
+    )
+
+
 def train_one_epoch(
     model: nn.Module,
     data: TrainSet,
@@ -285,16 +347,19 @@ def train_one_epoch(
     micro_batches: int = 1,
     device: torch.device | str = "cpu",
     channels_last: bool = False,
+    workers: int = 0,
     on_batch: Callable[[int, int, int, float], None] | None = None,
     progress: EpochProgress | None = None,
     after_step: Callable[[EpochProgress], None] | None = None,
 ) -> tuple[float, float]:
     """One pass over the training set; returns the mean loss and the training accuracy.
 
-    Every rank (and every micro-batch) draws the same global batch and its augmentation from
-    ``generator``; each trains on its slice, so the update is that of the whole batch. ``progress``
-    continues an epoch saved part-way (with ``generator`` in the state it had then); ``after_step``
-    sees the progress after every step (to save it, or to stop by raising).
+    ``generator`` draws the epoch's data order, views and augmentation seed; step k's augmentation
+    draws from its own generator (seed + k), so that ``workers`` processes can make the next batches
+    while the model trains on this one, with the same result as none. Every rank (and every
+    micro-batch) makes the same global batch; each trains on its slice, so the update is that of the
+    whole batch. ``progress`` continues an epoch saved part-way; ``after_step`` sees the progress
+    after every step (to save it, or to stop by raising).
     """
     model.train()
     rank, world = _world()
@@ -303,44 +368,44 @@ def train_one_epoch(
         raise ValueError(f"batch size {recipe.batch_size} is not divisible by {world} ranks x {micro_batches}")
     n = len(data)
     steps = n // recipe.batch_size  # drop the ragged last batch (BatchNorm needs > 1 sample)
-    views = data.views
     if progress is None:
         order = torch.randperm(n, generator=generator)
         view = (
-            torch.randint(0, len(views), (n,), generator=generator)
-            if len(views) > 1
+            torch.randint(0, len(data.views), (n,), generator=generator)
+            if len(data.views) > 1
             else torch.zeros(n, dtype=torch.long)
         )
-        progress = EpochProgress(order, view)
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        progress = EpochProgress(order, view, seed)
     order, view, totals = progress.order, progress.view, progress.totals
     adjust = None if prior is None or not recipe.logit_adjust else (recipe.logit_adjust * prior).to(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    for step in range(progress.step, steps):
+
+    def make(step: int) -> _Batch:
+        index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
+        return _augmented_batch(data, pre, recipe, index, view[index], progress.seed + step)
+
+    todo = range(progress.step, steps)
+    for step, batch in zip(todo, _ahead(make, todo, workers), strict=True):
         # determine and set the learning rate (per step, so the schedule is smooth)
         for group in optimizer.param_groups:
             group["lr"] = recipe.lr_at(epoch + step / steps)
-        # the global batch and its augmentation, identical on every rank
-        index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-        crops = crop_flip(views[view[index], index], pre.size, generator, recipe.jitter)
-        crops = erase(photometric(crops, recipe.photometric, generator), recipe.erasing, generator)
-        x01, targets, lam = mix(crops.float().div_(255), data.targets[index], recipe.mixing, generator)
-        fixed_teacher = None if data.teacher is None else mix_targets(data.teacher[index], lam)
         optimizer.zero_grad(set_to_none=True)
         size = recipe.batch_size // slices
         for micro in range(micro_batches):
             part = slice((rank * micro_batches + micro) * size, (rank * micro_batches + micro + 1) * size)
-            x = pre.normalize_float(x01[part]).to(device, memory_format=memory_format)
-            t = targets[part].to(device)
+            x = pre.normalize_float(batch.x01[part]).to(device, memory_format=memory_format)
+            t = batch.targets[part].to(device)
             sync = micro == micro_batches - 1 or not hasattr(model, "no_sync")
             with nullcontext() if sync else model.no_sync():
                 # forward, backward (gradients add up over micro-batches; DDP averages over ranks)
                 logits = model(x)
                 trained = logits if adjust is None else logits + adjust
                 if recipe.distill_alpha > 0:
-                    if fixed_teacher is not None:
-                        soft = fixed_teacher[part].to(device)
+                    if batch.teacher is not None:
+                        soft = batch.teacher[part].to(device)
                     elif teacher is not None:
-                        soft = teacher.probs(x01[part].to(device), recipe.distill_temperature)
+                        soft = teacher.probs(batch.x01[part].to(device), recipe.distill_temperature)
                     else:
                         raise ValueError(f"recipe {recipe.name!r} distils, but no teacher was given")
                     loss = distillation_loss(
@@ -349,7 +414,7 @@ def train_one_epoch(
                 else:
                     loss = soft_cross_entropy(trained, t)
                 (loss / micro_batches).backward()
-            y = data.labels[index][part]
+            y = batch.labels[part]
             totals += torch.tensor([loss.item() * len(y), (logits.argmax(1).cpu() == y).sum().item(), len(y)])
         optimizer.step()
         progress.step = step + 1
@@ -418,6 +483,7 @@ def train(
     micro_batches: int = 1,
     device: str | torch.device | None = None,
     channels_last: bool = True,
+    workers: int = 0,
     data_note: str = "",
     extra_meta: dict[str, Any] | None = None,
     on_batch: Callable[[int, int, int, float], None] | None = None,
@@ -431,7 +497,9 @@ def train(
     own head when ``new_head`` is false (the classes must then be the same). With ``resume`` the run
     continues from ``out/last`` (weights, optimizer, schedule, data order). ``views`` are other
     versions of the training faces (same shape, e.g. the pipeline views), ``votes`` (N, K) annotator
-    votes per face for ``recipe.votes_weight``, ``teacher`` the models to distil from. Under
+    votes per face for ``recipe.votes_weight``, ``teacher`` the models to distil from. ``device``
+    defaults to the GPU where there is one; ``workers`` processes augment the next batches meanwhile
+    (see :func:`train_one_epoch`; the result does not depend on it). Under
     torchrun only rank 0 writes. ``extra_meta`` goes into every checkpoint's metadata. Returns the
     best epoch's metrics.
 
@@ -472,6 +540,8 @@ def train(
         )
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
     optimizer = torch.optim.SGD(
         model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
     )
@@ -541,6 +611,7 @@ def train(
             micro_batches=micro_batches,
             device=device,
             channels_last=channels_last,
+            workers=workers,
             on_batch=on_batch,
             progress=progress,
             after_step=lambda p, epoch=epoch, began=began: after_step(epoch, p, began),
