@@ -33,6 +33,7 @@ from edgefer.bench.profiling import count_macs, count_params, time_interleaved
 from edgefer.data import load_fer2013
 from edgefer.loading import load_model
 from edgefer.models import build
+from edgefer.models.registry import resolve_config
 from edgefer.onnxrt import export_onnx, ort_session
 from edgefer.train import RECIPES, evaluate
 
@@ -65,10 +66,8 @@ def progress_text(row: dict) -> str:
 def architecture(row: dict) -> torch.nn.Module:
     """A carried-over row's network with fresh weights: its recorded build, or (rows written before
     ``build`` was recorded) its registry name with its recipe's SFP settings where it has SFP."""
-    args = row.get("build") or {
-        "name": row["arch"],
-        **(RECIPES[row["recipe"]].sfp_overrides if "sfp" in row["arch"] else {}),
-    }
+    has_sfp = "sfp" in resolve_config(row["arch"]).order  # as edgefer train builds it
+    args = row.get("build") or {"name": row["arch"], **(RECIPES[row["recipe"]].sfp_overrides if has_sfp else {})}
     return build(**{"num_classes": 7, **args}).eval()
 
 

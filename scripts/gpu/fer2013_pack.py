@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import lzma
 from pathlib import Path
 
@@ -58,21 +57,20 @@ def decode(residuals: np.ndarray) -> np.ndarray:
 
 
 def pack(source: Path, out: Path, val: int) -> None:
-    with gzip.open(source / "fer2013.csv.gz", "rt", newline="") as f:
-        rows = list(csv.reader(f))[1:]
-    train = [r for r in rows if r[2] == "Training"]
-    test = [r for r in rows if r[2] == "PublicTest"][:val]
+    from edgefer.data import load_fer2013  # here only: the GPU machine unpacks without edgefer's dependencies
+
+    splits = load_fer2013(source / "fer2013.csv.gz", splits=["Training", "PublicTest"])
     out.mkdir(parents=True, exist_ok=True)
-    for name, part in (("Training", train), ("PublicTest", test)):
-        pixels = np.array([np.array(r[1].split(), np.uint8) for r in part]).reshape(-1, SIDE, SIDE)
+    for name, limit in (("Training", None), ("PublicTest", val)):
+        pixels, labels = splits[name].images[:limit], splits[name].labels[:limit]
         assert np.array_equal(decode(encode(pixels[:64])), pixels[:64])
         (out / f"{name}.pixels.xz").write_bytes(lzma.compress(encode(pixels).tobytes(), filters=FILTERS))
-        np.save(out / f"{name}.labels.npy", np.array([int(r[0]) for r in part], np.uint8))
+        np.save(out / f"{name}.labels.npy", labels.astype(np.uint8))
     with (source / "fer2013new.csv").open(newline="") as f:
         votes = [r for i, r in enumerate(csv.reader(f)) if i == 0 or r[0] == "Training"]
     text = "".join(",".join(r) + "\n" for r in votes)
     (out / "fer2013new.csv.xz").write_bytes(lzma.compress(text.encode(), preset=9))
-    print(f"{len(train)} Training and {len(test)} PublicTest faces -> {out}")
+    print(f"{len(splits['Training'])} Training and {min(val, len(splits['PublicTest']))} PublicTest faces -> {out}")
 
 
 def unpack(source: Path, out: Path) -> None:
