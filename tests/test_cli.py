@@ -107,4 +107,8 @@ def test_ensemble_writes_a_mirrored_checkpoint_and_needs_two_members_unless_mirr
     half = tmp_path / "half"
     assert runner.invoke(app, [*alone[:-1], str(half), "--weights", "float16"]).exit_code == 0
     assert (half / "model.safetensors").stat().st_size < 0.55 * (tmp_path / "one" / "model.safetensors").stat().st_size
+    eighth = tmp_path / "int8"
+    assert runner.invoke(app, [*alone[:-1], str(eighth), "--weights", "int8"]).exit_code == 0
+    assert load_model(eighth).meta.extra["weights_dtype"] == "int8"
+    assert (eighth / "model.safetensors").stat().st_size < 0.8 * (half / "model.safetensors").stat().st_size
     assert runner.invoke(app, [*alone[:-1], str(tmp_path / "x"), "--weights", "int4"]).exit_code == 2

@@ -91,6 +91,46 @@ def test_float16_weights_halve_the_file_and_load_back_as_a_float32_model(tmp_pat
         assert not torch.equal(half.net(x), net(x))  # the weights were rounded, not kept
 
 
+def test_int8_weights_quarter_the_convolutions_and_load_back_as_the_rounded_model(tmp_path):
+    torch.manual_seed(0)
+    net = build("resnet18", num_classes=7).eval()
+    save_checkpoint(tmp_path / "fp32", net, META)
+    save_checkpoint(tmp_path / "int8", net, META, dtype=torch.int8)
+    sizes = [(tmp_path / f / "model.safetensors").stat().st_size for f in ("fp32", "int8")]
+    assert 0.24 < sizes[1] / sizes[0] < 0.27  # 1 byte a weight, plus one scale per output channel
+    small = load_model(tmp_path / "int8")
+    assert small.meta.extra["weights_dtype"] == "int8"
+    assert {p.dtype for p in small.net.parameters()} == {torch.float32}
+    x = torch.randn(4, 3, 64, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(small.net(x).softmax(1), net(x).softmax(1), rtol=0, atol=2e-2)
+        assert not torch.equal(small.net(x), net(x))  # the weights were rounded, not kept
+        # a weight is one of 255 levels of its output channel: at most half a level from the original
+        w, q = net.layer3[0].conv1.weight, small.net.layer3[0].conv1.weight
+        step = w.abs().amax(dim=(1, 2, 3), keepdim=True) / 127
+        assert ((w - q).abs() <= step / 2 + 1e-7).all() and len(torch.unique(q[0])) <= 255
+        # round_as_stored gives the stored model without a trip through the disk
+        from edgefer.loading import round_as_stored
+
+        rounded = round_as_stored(net, torch.int8)
+        torch.testing.assert_close(rounded(x), small.net(x), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="float32, float16 or int8"):
+        save_checkpoint(tmp_path / "bad", net, META, dtype=torch.bfloat16)
+
+
+def test_int8_weights_with_broken_scales_are_a_checkpoint_error(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    save_checkpoint(tmp_path / "int8", build("mini_xception", num_classes=7), META, dtype=torch.int8)
+    path = tmp_path / "int8" / "model.safetensors"
+    state = load_file(path)
+    key = next(k for k in state if k.endswith(":scale"))
+    state[key] = state[key][:-1]  # one scale short
+    save_file(state, path)
+    with pytest.raises(CheckpointError, match="one scale per output channel"):
+        load_model(tmp_path / "int8")
+
+
 @pytest.mark.slow
 def test_a_mirrored_ensemble_averages_both_views_ignores_a_flip_and_exports(tmp_path, monkeypatch):
     """``mirror``: flip TTA inside the model, so that the server's one-crop prediction gets it."""

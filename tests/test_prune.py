@@ -1,5 +1,6 @@
-"""`edgefer prune`: channel pruning inside ShuffleNetV2 branches shrinks params and MACs, keeps the
-strongest channels' weights, and leaves an ordinary checkpoint that reloads, exports and fine-tunes."""
+"""`edgefer prune`: channel pruning inside ShuffleNetV2 branches and ResNet basic blocks shrinks params
+and MACs, keeps the strongest channels' weights, and leaves an ordinary checkpoint that reloads,
+exports and fine-tunes."""
 
 import json
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from conftest import synthetic_faces, tiny_fer2013_csv, words
+from conftest import META, synthetic_faces, tiny_fer2013_csv, words
 from edgefer.bench.profiling import count_macs, count_params
 from edgefer.cli.main import app
 from edgefer.export import export_model
@@ -86,13 +87,41 @@ def test_a_pruned_checkpoint_reloads_and_exports(tmp_path):
         load_checkpoint(tmp_path / "ckpt")
 
 
-def test_only_shufflenet_models_can_be_pruned():
-    with pytest.raises(ValueError, match="ShuffleNetV2 models only"):
-        prune(build("resnet18").eval(), 0.5)
-    with pytest.raises(ValueError, match="ShuffleNetV2 models only"):
+def test_a_resnet_is_pruned_between_the_two_convolutions_of_each_basic_block(tmp_path):
+    torch.manual_seed(0)
+    net = build("resnet18").eval()
+    x = X[:2, :, :64, :64]
+    old_conv1 = net.layer2[1].conv1.weight.detach().clone()  # (128, 128, 3, 3)
+    old_conv2 = net.layer2[1].conv2.weight.detach().clone()
+    params = count_params(net)
+    prune(net, 0.25)
+    widths = branch_widths(_stages(net))
+    assert widths == [48, 48, 96, 96, 192, 192, 384, 384]
+    assert net.layer2[1].conv2.out_channels == 128 and net.layer4[0].downsample[0].out_channels == 512
+    assert 0.55 * params < count_params(net) < 0.8 * params
+    rows = [int(torch.nonzero((old_conv1 == row).flatten(1).all(1))[0]) for row in net.layer2[1].conv1.weight.detach()]
+    assert len(set(rows)) == 96
+    assert torch.equal(net.layer2[1].conv2.weight.detach(), old_conv2[:, rows])
+    with torch.no_grad():
+        out = net(x)
+    assert out.shape == (2, 7) and torch.isfinite(out).all()
+    save_checkpoint(tmp_path / "ckpt", net, META)
+    again, meta = load_checkpoint(tmp_path / "ckpt")
+    assert meta["build"]["branch_widths"] == widths
+    with torch.no_grad():
+        assert torch.equal(again(x), out)
+
+
+def test_only_shufflenet_and_basic_block_resnet_models_can_be_pruned():
+    for name in ("resnet50", "mobilenet_v2"):
+        with pytest.raises(ValueError, match="ShuffleNetV2 and basic-block ResNet models only"):
+            prune(build(name).eval(), 0.5)
+    with pytest.raises(ValueError, match="ShuffleNetV2 and basic-block ResNet models only"):
         build("mobilenet_v2", branch_widths=[8] * 16)
     with pytest.raises(ValueError, match="16 positive branch widths"):
         build("shufflenet", branch_widths=[8] * 3)
+    with pytest.raises(ValueError, match="8 positive branch widths"):
+        build("resnet18", branch_widths=[8] * 16)
 
 
 def test_cli_prunes_fine_tunes_and_evaluates(tmp_path):

@@ -1,4 +1,4 @@
-"""Structured channel pruning of ShuffleNetV2 models, inside each unit's main branch (torch-pruning).
+"""Structured channel pruning of ShuffleNetV2 and ResNet models, inside each unit's main branch (torch-pruning).
 
 torch-pruning's dependency graph of a whole ShuffleNetV2 fails at the channel shuffle
 (``ZeroDivisionError``, upstream Torch-Pruning issues 14 and 45), and the channels a unit outputs
@@ -8,6 +8,10 @@ removing one removes a row of the first 1x1 conv, one depthwise filter, their BN
 column of the last 1x1 conv, and nothing outside the unit changes. So each branch is traced on its
 own, and torch-pruning removes the channels of lowest group magnitude (the L2 norm over all the
 weights that go with a channel, ``GroupMagnitudeImportance``) from that group.
+
+A ResNet's basic block (3x3 conv, BN, ReLU, 3x3 conv, BN, plus the shortcut) is the same case: the
+channels between its two convolutions are free, the block's output is tied to the shortcut. So the
+block's inner channels are pruned the same way, and a pruned ResNet-18 keeps its shape everywhere else.
 
 The pruned model records its widths in ``build_args["branch_widths"]``, so a checkpoint of it is
 an ordinary checkpoint: ``build`` makes the narrower branches and the weights load into them.
@@ -23,10 +27,11 @@ from typing import Any
 import torch
 import torch_pruning as tp
 from torch import nn
+from torchvision.models.resnet import BasicBlock
 
 from .data import FaceData
 from .models import FERNet
-from .models.backbones import branch_widths, shufflenet_units
+from .models.backbones import branch_widths, residual_units
 
 __all__ = ["branch_widths", "prune", "prune_checkpoint", "pruned_widths"]
 
@@ -46,7 +51,12 @@ def pruned_widths(widths: list[int], ratio: float, round_to: int = 8) -> list[in
     return keep
 
 
-def _prune_branch(branch: nn.Sequential, keep: int) -> None:
+def _prune_branch(unit: nn.Module, keep: int) -> None:
+    # the branch alone, as a Sequential of the unit's own modules: pruning it prunes them in place
+    if isinstance(unit, BasicBlock):
+        branch = nn.Sequential(unit.conv1, unit.bn1, nn.ReLU(), unit.conv2)
+    else:
+        branch = unit.branch2
     first = branch[0]
     width = first.out_channels
     if keep >= width:
@@ -60,18 +70,18 @@ def _prune_branch(branch: nn.Sequential, keep: int) -> None:
 
 
 def prune(net: FERNet, ratio: float, *, round_to: int = 8) -> FERNet:
-    """Remove ``ratio`` of the inner channels of every ShuffleNetV2 unit's main branch, in place.
+    """Remove ``ratio`` of the inner channels of every residual unit's main branch, in place.
 
     Returns ``net``, with ``build_args`` and ``config`` updated so that checkpoints rebuild it.
-    Raises ``ValueError`` for a model that is not a ShuffleNetV2.
+    Raises ``ValueError`` for a model that is neither a ShuffleNetV2 nor a basic-block ResNet.
     """
     stages = dict(net.named_children())
-    units = shufflenet_units(stages)
+    units = residual_units(stages)
     keep = pruned_widths(branch_widths(stages), ratio, round_to)
     was_training = net.training
     net.eval()
     for unit, width in zip(units, keep, strict=True):
-        _prune_branch(unit.branch2, width)
+        _prune_branch(unit, width)
     net.train(was_training)
     widths = branch_widths(stages)
     net.build_args = {**net.build_args, "branch_widths": widths}

@@ -10,10 +10,11 @@ member also sees the mirrored face, inside the model: the server predicts one cr
 this is how flip TTA reaches ``full-large`` (twice the compute, in the cloud). A mirrored ensemble
 is unchanged by flipping its input, so it is scored without further TTA.
 
-``--weights float16`` stores the weights at half precision (half the size on disk; they load back
-into a float32 model). It is saved as an ordinary checkpoint, so ``evaluate``, ``export``,
-``serve --large`` and the edge runtime take it. With ``--data`` it is scored on PublicTest and the
-score is stored with it.
+``--weights float16`` stores the weights at half precision (half the size on disk), ``--weights int8``
+the convolutions and linear layers at 8 bits with a scale per output channel (a quarter); either
+way they load back into a float32 model, and the score ``--data`` gives is that of the stored weights.
+It is saved as an ordinary checkpoint, so ``evaluate``, ``export``, ``serve --large`` and the edge
+runtime take it. With ``--data`` it is scored on PublicTest and the score is stored with it.
 """
 
 from __future__ import annotations
@@ -37,14 +38,16 @@ def ensemble(
     ] = True,
     weights: Annotated[
         WeightsDtype,
-        typer.Option(help="Store the weights as float32, or float16 (half the size; they load back as float32)."),
+        typer.Option(
+            help="Store the weights as float32, float16 (half the size) or int8 (a quarter); all load as float32."
+        ),
     ] = WeightsDtype.float32,
 ) -> None:
     """Combine checkpoints into one ensemble checkpoint (averaged probabilities)."""
     import torch
 
     from ..data import load_test_split
-    from ..loading import load_model, make_ensemble, save_checkpoint
+    from ..loading import load_model, make_ensemble, round_as_stored, save_checkpoint
     from ..train import evaluate
 
     if len(members) < 2 and not mirror:
@@ -68,7 +71,7 @@ def ensemble(
         "member_metrics": [m.meta.metrics for m in models],
     }
     dtype = getattr(torch, weights.value)
-    net.to(dtype).float()  # round the weights as they will be stored, so that the score below is the stored model's
+    round_as_stored(net, dtype)  # so that the score below is the stored model's
     if data is not None:
         report = evaluate(net, load_test_split(data, classes), largest.preprocess, tta=str(tta))
         meta["metrics"] = {k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}

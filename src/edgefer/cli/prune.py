@@ -1,4 +1,4 @@
-"""``edgefer prune``: structured channel pruning of a ShuffleNetV2 checkpoint, then fine-tuning.
+"""``edgefer prune``: structured channel pruning of a ShuffleNetV2 or ResNet checkpoint, then fine-tuning.
 
 Usage:
     edgefer prune --checkpoint default --ratio 0.5 --finetune-epochs 3 \\
@@ -30,7 +30,7 @@ def prune(
     resume: Annotated[bool, typer.Option(help="Continue the fine-tuning from OUT/last.")] = False,
     threads: ThreadsOpt = None,
 ) -> None:
-    """Prune every ShuffleNetV2 unit's branch by --ratio, fine-tune, and write ordinary checkpoints."""
+    """Prune every residual unit's branch by --ratio, fine-tune, and write ordinary checkpoints."""
     import torch
 
     from ..data import fer2013_train_val

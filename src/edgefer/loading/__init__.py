@@ -11,6 +11,7 @@ from .checkpoint import (
     checkpoint_digest,
     load_checkpoint,
     make_ensemble,
+    round_as_stored,
     save_checkpoint,
     update_meta,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "make_ensemble",
     "read_meta",
     "resolve",
+    "round_as_stored",
     "save_checkpoint",
     "update_meta",
     "wrap_model",

@@ -6,6 +6,12 @@ random state): that goes to ``train_state.pt`` beside them and is never needed f
 
 An ensemble (:class:`edgefer.models.ensemble.Ensemble`) is a checkpoint too: its build arguments
 list each member's, and its weights hold every member's under ``members.<i>.``.
+
+A shipped model may store its weights smaller than it runs them (``weights_dtype`` in
+``model.json``): ``float16``, or ``int8``, where every convolution and linear weight is quantised
+symmetrically per output channel (255 levels between -max|w| and max|w| of the channel; the scales
+are stored beside it as ``<name>:scale``) and the other floating-point tensors are float16. Either way the model is
+built and run in float32: loading casts or dequantises them back.
 """
 
 from __future__ import annotations
@@ -30,12 +36,14 @@ __all__ = [
     "checkpoint_digest",
     "load_checkpoint",
     "make_ensemble",
+    "round_as_stored",
     "save_checkpoint",
     "save_train_state",
     "update_meta",
 ]
 
 WEIGHTS, META = "model.safetensors", "model.json"
+SCALE = ":scale"  # suffix of an INT8 weight's per-channel scales (a module name cannot contain ':')
 
 
 class CheckpointError(ValueError):
@@ -64,23 +72,72 @@ def make_ensemble(members: list[nn.Module], sizes: list[int], *, mirror: bool = 
     return ensemble
 
 
+def _stored(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """The tensors to write for ``dtype`` (None: as they are)."""
+    if dtype is None:
+        return state
+    if dtype != torch.int8:
+        return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    stored = {}
+    for key, value in state.items():
+        if not value.is_floating_point():
+            stored[key] = value
+        elif value.dim() < 2:  # biases, BatchNorm: few numbers, kept at float16
+            stored[key] = value.to(torch.float16)
+        else:
+            w = value.float()
+            scale = w.abs().amax(dim=tuple(range(1, w.dim()))).clamp(min=1e-12) / 127.0
+            levels = torch.round(w / scale.view(-1, *[1] * (w.dim() - 1)))
+            stored[key] = levels.clamp(-127, 127).to(torch.int8)
+            stored[key + SCALE] = scale
+    return stored
+
+
+def _restored(state: dict[str, torch.Tensor], weights_dtype: str | None) -> dict[str, torch.Tensor]:
+    """What :func:`_stored` wrote, as float32 tensors for ``load_state_dict`` (which casts float16 itself)."""
+    if weights_dtype != "int8":
+        return state
+    restored = {}
+    for key, value in state.items():
+        if key.endswith(SCALE):
+            continue
+        scale = state.get(key + SCALE)
+        if scale is None:
+            restored[key] = value
+        elif value.dtype != torch.int8 or scale.shape != value.shape[:1]:
+            raise ValueError(f"{key}: expected INT8 weights with one scale per output channel")
+        else:
+            restored[key] = value.float() * scale.float().view(-1, *[1] * (value.dim() - 1))
+    return restored
+
+
+def round_as_stored(model: nn.Module, dtype: torch.dtype | None) -> nn.Module:
+    """Round ``model``'s weights in place as :func:`save_checkpoint` would store them at ``dtype``,
+    so that a score taken now is the stored model's."""
+    state = model.state_dict()
+    model.load_state_dict(_restored(_stored(state, dtype), str(dtype).removeprefix("torch.")))
+    return model
+
+
 def save_checkpoint(
     folder: str | Path, model: nn.Module, meta: dict[str, Any], *, dtype: torch.dtype | None = None
 ) -> Path:
     """Write weights and metadata atomically enough (write, then rename) that a crash never half-writes.
 
-    ``dtype`` (e.g. ``torch.float16``) stores the floating-point weights and buffers at that
-    precision, to halve a shipped model's size; :func:`load_checkpoint` builds the model in float32
-    as always and ``load_state_dict`` casts them back. Integer buffers keep their type.
+    ``dtype`` (``torch.float16`` or ``torch.int8``) stores the weights smaller, for a shipped model:
+    float16 halves the file, int8 quarters its convolutions and linear layers (see the module's
+    docstring). :func:`load_checkpoint` builds the model in float32 as always and restores them.
+    Integer buffers keep their type.
     """
+    if dtype not in (None, torch.float32, torch.float16, torch.int8):
+        raise ValueError(f"weights are stored as float32, float16 or int8, not {dtype}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = {**meta, "build": model.build_args}
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     if dtype is not None:
         meta["weights_dtype"] = str(dtype).removeprefix("torch.")
-        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    save_file(state, folder / f"{WEIGHTS}.tmp")
+    save_file(_stored(state, dtype), folder / f"{WEIGHTS}.tmp")
     (folder / f"{META}.tmp").write_text(json.dumps(meta, indent=2))
     (folder / f"{WEIGHTS}.tmp").replace(folder / WEIGHTS)
     (folder / f"{META}.tmp").replace(folder / META)
@@ -112,8 +169,8 @@ def load_checkpoint(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{folder / WEIGHTS}: unreadable weights ({exc})") from None
     try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
+        model.load_state_dict(_restored(state, meta.get("weights_dtype")))
+    except (RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{folder}: weights do not match {meta['build']}: {exc}") from None
     return model.eval(), meta
 

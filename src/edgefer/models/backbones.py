@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 from torchvision import models as tvm
 
-__all__ = ["BACKBONES", "Backbone", "branch_widths", "set_branch_widths", "shufflenet_units"]
+__all__ = ["BACKBONES", "Backbone", "branch_widths", "residual_units", "set_branch_widths"]
 
 
 @dataclass
@@ -50,31 +50,52 @@ def shufflenet_x2(num_classes: int) -> Backbone:
 
 
 SHUFFLENET_STAGES = ("stage2", "stage3", "stage4")
+RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")
 
 
-def shufflenet_units(stages: dict[str, nn.Module]) -> list[nn.Module]:
-    """The 16 ShuffleNetV2 units (``InvertedResidual``) of Stage2-4, in order."""
-    missing = [name for name in SHUFFLENET_STAGES if name not in stages]
-    if missing or not all(hasattr(unit, "branch2") for name in SHUFFLENET_STAGES for unit in stages[name]):
-        raise ValueError("branch widths apply to ShuffleNetV2 models only (units with a branch2)")
-    return [unit for name in SHUFFLENET_STAGES for unit in stages[name]]
+def residual_units(stages: dict[str, nn.Module]) -> list[nn.Module]:
+    """The units whose main branch has inner channels that nothing outside the unit sees, in order.
+
+    ShuffleNetV2: the 16 units (``InvertedResidual``) of Stage2-4, whose ``branch2`` is 1x1 conv, BN,
+    ReLU, 3x3 depthwise conv, BN, 1x1 conv, BN, ReLU. ResNet with basic blocks (ResNet-18/34): the
+    ``BasicBlock`` of layer1-4, 3x3 conv, BN, ReLU, 3x3 conv, BN. Raises ``ValueError`` for others.
+    """
+    if all(name in stages for name in SHUFFLENET_STAGES):
+        units = [unit for name in SHUFFLENET_STAGES for unit in stages[name]]
+        if all(hasattr(unit, "branch2") for unit in units):
+            return units
+    if all(name in stages for name in RESNET_STAGES):
+        units = [unit for name in RESNET_STAGES for unit in stages[name]]
+        if all(isinstance(unit, tvm.resnet.BasicBlock) for unit in units):
+            return units
+    raise ValueError("branch widths apply to ShuffleNetV2 and basic-block ResNet models only")
 
 
 def branch_widths(stages: dict[str, nn.Module]) -> list[int]:
-    """The inner width of each unit's main branch (between its two 1x1 convolutions)."""
-    return [unit.branch2[0].out_channels for unit in shufflenet_units(stages)]
+    """The inner width of each unit's main branch (between its first and its last convolution)."""
+    return [_first_conv(unit).out_channels for unit in residual_units(stages)]
+
+
+def _first_conv(unit: nn.Module) -> nn.Conv2d:
+    return unit.conv1 if isinstance(unit, tvm.resnet.BasicBlock) else unit.branch2[0]
 
 
 def set_branch_widths(stages: dict[str, nn.Module], widths: tuple[int, ...] | list[int]) -> None:
     """Rebuild each unit's main branch with the given inner width (fresh weights), e.g. for a pruned model.
 
-    A branch is 1x1 conv, BN, ReLU, 3x3 depthwise conv, BN, 1x1 conv, BN, ReLU; its inner channels
-    (between the two 1x1 convolutions) can change without touching anything outside the unit.
+    The inner channels (after the branch's first convolution, before its last) can change without
+    touching anything outside the unit: its input, output, shortcut and stride stay as they are.
     """
-    units = shufflenet_units(stages)
+    units = residual_units(stages)
     if len(widths) != len(units) or any(int(w) < 1 for w in widths):
         raise ValueError(f"expected {len(units)} positive branch widths, got {list(widths)}")
     for unit, width in zip(units, widths, strict=True):
+        if isinstance(unit, tvm.resnet.BasicBlock):
+            inp, out, stride = unit.conv1.in_channels, unit.conv2.out_channels, unit.conv1.stride
+            unit.conv1 = nn.Conv2d(inp, width, 3, stride=stride, padding=1, bias=False)
+            unit.bn1 = nn.BatchNorm2d(width)
+            unit.conv2 = nn.Conv2d(width, out, 3, padding=1, bias=False)
+            continue
         b = unit.branch2
         inp, out, stride = b[0].in_channels, b[5].out_channels, b[3].stride
         b[0] = nn.Conv2d(inp, width, 1, bias=False)

@@ -42,7 +42,7 @@ class ModelConfig:
     levels: tuple[int, ...] | None = None  # SFP; None: 1..groups
     wavelet: str = "db2"  # SFP
     mode: str = "symmetric"  # SFP
-    branch_widths: tuple[int, ...] | None = None  # ShuffleNetV2 units' inner widths (a pruned model)
+    branch_widths: tuple[int, ...] | None = None  # residual units' inner widths (a pruned model)
 
 
 _CONFIGS: dict[str, ModelConfig] = {}
@@ -111,7 +111,7 @@ def build(name: str, num_classes: int = 7, **overrides: Any) -> FERNet:
     """Build a registered model with a fresh (randomly initialised) ``num_classes`` head.
 
     Overrides: ``order``, ``insert_after``, ``directions``, ``groups``, ``levels``, ``wavelet``,
-    ``mode``, ``branch_widths`` (a pruned ShuffleNetV2, see ``edgefer.prune``). ``None`` values are
+    ``mode``, ``branch_widths`` (a pruned ShuffleNetV2 or ResNet, see ``edgefer.prune``). ``None`` values are
     ignored. The model remembers how it was built in ``net.build_args``.
     """
     if num_classes <= 0:
