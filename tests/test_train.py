@@ -55,6 +55,7 @@ def test_two_epochs_lower_the_loss_and_write_checkpoints(run):
     out, best = run
     rows = _log(out)
     assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert b"\r" not in (out / "log.csv").read_bytes()  # one line end, the header's, on every row
     assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
     for folder in ("best", "last"):
         assert (out / folder / "model.safetensors").is_file() and (out / folder / "model.json").is_file()

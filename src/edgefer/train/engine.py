@@ -700,7 +700,7 @@ def _log_epoch(
     path: Path, epoch: int, recipe: Recipe, loss: float, acc: float, report: dict[str, Any], seconds: float
 ) -> None:
     with path.open("a") as f:
-        csv.writer(f).writerow(
+        csv.writer(f, lineterminator="\n").writerow(  # one line end throughout, as the header has
             [
                 epoch + 1,
                 f"{recipe.lr_at(epoch):.6f}",
