@@ -75,16 +75,24 @@ def test_an_ensemble_of_members_of_different_sizes_saves_and_loads_as_one_model(
         loaded.split("stage2")
 
 
+def _stored_smaller(tmp_path, net, dtype):
+    """Save ``net`` at float32 and at ``dtype``; the size ratio of the two files and the smaller one
+    loaded back, which must say how it was stored and run in float32."""
+    name = str(dtype).removeprefix("torch.")
+    save_checkpoint(tmp_path / "float32", net, META)
+    save_checkpoint(tmp_path / name, net, META, dtype=dtype)
+    sizes = [(tmp_path / f / "model.safetensors").stat().st_size for f in ("float32", name)]
+    loaded = load_model(tmp_path / name)
+    assert loaded.meta.extra["weights_dtype"] == name
+    assert {p.dtype for p in loaded.net.parameters()} == {torch.float32}
+    return sizes[1] / sizes[0], loaded
+
+
 def test_float16_weights_halve_the_file_and_load_back_as_a_float32_model(tmp_path):
     torch.manual_seed(0)
     net = build("shufflenet_asp_sfp", num_classes=7, wavelet="haar").eval()
-    save_checkpoint(tmp_path / "fp32", net, META)
-    save_checkpoint(tmp_path / "fp16", net, META, dtype=torch.float16)
-    sizes = [(tmp_path / f / "model.safetensors").stat().st_size for f in ("fp32", "fp16")]
-    assert 0.45 < sizes[1] / sizes[0] < 0.55
-    half = load_model(tmp_path / "fp16")
-    assert half.meta.extra["weights_dtype"] == "float16"
-    assert {p.dtype for p in half.net.parameters()} == {torch.float32}
+    size_ratio, half = _stored_smaller(tmp_path, net, torch.float16)
+    assert 0.45 < size_ratio < 0.55
     x = torch.randn(4, 3, 64, 64)
     with torch.inference_mode():
         torch.testing.assert_close(half.net(x).softmax(1), net(x).softmax(1), rtol=0, atol=2e-3)
@@ -94,13 +102,8 @@ def test_float16_weights_halve_the_file_and_load_back_as_a_float32_model(tmp_pat
 def test_int8_weights_quarter_the_convolutions_and_load_back_as_the_rounded_model(tmp_path):
     torch.manual_seed(0)
     net = build("resnet18", num_classes=7).eval()
-    save_checkpoint(tmp_path / "fp32", net, META)
-    save_checkpoint(tmp_path / "int8", net, META, dtype=torch.int8)
-    sizes = [(tmp_path / f / "model.safetensors").stat().st_size for f in ("fp32", "int8")]
-    assert 0.24 < sizes[1] / sizes[0] < 0.27  # 1 byte a weight, plus one scale per output channel
-    small = load_model(tmp_path / "int8")
-    assert small.meta.extra["weights_dtype"] == "int8"
-    assert {p.dtype for p in small.net.parameters()} == {torch.float32}
+    size_ratio, small = _stored_smaller(tmp_path, net, torch.int8)
+    assert 0.24 < size_ratio < 0.27  # 1 byte a weight, plus one scale per output channel
     x = torch.randn(4, 3, 64, 64)
     with torch.inference_mode():
         torch.testing.assert_close(small.net(x).softmax(1), net(x).softmax(1), rtol=0, atol=2e-2)

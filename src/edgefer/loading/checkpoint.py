@@ -10,8 +10,8 @@ list each member's, and its weights hold every member's under ``members.<i>.``.
 A shipped model may store its weights smaller than it runs them (``weights_dtype`` in
 ``model.json``): ``float16``, or ``int8``, where every convolution and linear weight is quantised
 symmetrically per output channel (255 levels between -max|w| and max|w| of the channel; the scales
-are stored beside it as ``<name>:scale``) and the other floating-point tensors are float16. Either way the model is
-built and run in float32: loading casts or dequantises them back.
+are stored beside it as ``<name>:scale``) and the other floating-point tensors are float16. Either
+way the model is built and run in float32: loading casts or dequantises them back.
 """
 
 from __future__ import annotations
