@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 from conftest import synthetic_faces, tiny_fer2013_csv
 from edgefer.data import Erasing, Photometric, Preprocess, erase, photometric, resize_once, tta_views
+from edgefer.loading import make_ensemble
 from edgefer.train import RECIPES, evaluate, train
 from edgefer.train.distill import Teacher, distillation_loss
 from edgefer.train.mixing import Mixing, mix, mix_targets
@@ -175,6 +176,14 @@ def test_fixed_teacher_targets_are_the_teachers_flip_averaged_centre_predictions
     assert (probs.argmax(1).numpy() == data[1].labels).mean() == pytest.approx(expected)
     x01 = resize_once(data[1].images, pre.resize)[:, :, 3:51, 3:51].float() / 255
     torch.testing.assert_close(teacher.probs(x01).sum(1), torch.ones(len(x01)))
+
+    # a mirrored ensemble already sees the mirror image: the same targets from one pass a batch
+    mirrored = make_ensemble([model], [pre.size], mirror=True).eval()
+    calls = []
+    mirrored.register_forward_hook(lambda *_: calls.append(1))
+    once = Teacher([(mirrored, pre)]).centre_probs(data[1].images, temperature=1.0)
+    torch.testing.assert_close(once, probs, rtol=1e-5, atol=1e-6)
+    assert len(calls) == -(-len(data[1].images) // 256)  # one forward a batch of 256, not two
 
 
 @pytest.mark.slow

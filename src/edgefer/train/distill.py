@@ -70,7 +70,11 @@ class Teacher:
     def centre_probs(
         self, images: np.ndarray, temperature: float = 1.0, *, batch_size: int = 256, progress: str | None = None
     ) -> Tensor:
-        """Averaged ``softmax(logits / T)`` on each raw face's centre crop and its mirror image."""
+        """Averaged ``softmax(logits / T)`` on each raw face's centre crop and its mirror image.
+
+        A mirrored ensemble (``mirror``: it sees both already, and flipping its input changes nothing)
+        is run once, on the centre crop.
+        """
         from tqdm import tqdm
 
         total = torch.zeros(len(images), 0)
@@ -80,8 +84,10 @@ class Teacher:
             with torch.inference_mode():
                 for start in range(0, len(resized), batch_size):
                     x = center(resized[start : start + batch_size], pre)
-                    p = F.softmax(model(x) / temperature, 1) + F.softmax(model(x.flip(-1)) / temperature, 1)
-                    parts.append(p / 2)
+                    p = F.softmax(model(x) / temperature, 1)
+                    if not getattr(model, "mirror", False):
+                        p = (p + F.softmax(model(x.flip(-1)) / temperature, 1)) / 2
+                    parts.append(p)
             p = torch.cat(parts)
             total = p if total.numel() == 0 else total + p
         return total / len(self.members)
