@@ -126,12 +126,18 @@ def test_int8_weights_with_broken_scales_are_a_checkpoint_error(tmp_path):
 
     save_checkpoint(tmp_path / "int8", build("mini_xception", num_classes=7), META, dtype=torch.int8)
     path = tmp_path / "int8" / "model.safetensors"
-    state = load_file(path)
-    key = next(k for k in state if k.endswith(":scale"))
-    state[key] = state[key][:-1]  # one scale short
-    save_file(state, path)
-    with pytest.raises(CheckpointError, match="one scale per output channel"):
-        load_model(tmp_path / "int8")
+    good = load_file(path)
+    key = next(k for k in good if k.endswith(":scale"))
+    weight = key.removesuffix(":scale")
+    broken = {
+        "one scale per output channel": {**good, key: good[key][:-1]},  # one scale short
+        "INT8 weights without their scales": {k: v for k, v in good.items() if k != key},
+        "scales without their weights": {k: v for k, v in good.items() if k != weight},
+    }
+    for message, state in broken.items():
+        save_file(state, path)
+        with pytest.raises(CheckpointError, match=message):
+            load_model(tmp_path / "int8")
 
 
 @pytest.mark.slow

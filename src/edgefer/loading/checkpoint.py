@@ -100,9 +100,13 @@ def _restored(state: dict[str, torch.Tensor], weights_dtype: str | None) -> dict
     restored = {}
     for key, value in state.items():
         if key.endswith(SCALE):
+            if key.removesuffix(SCALE) not in state:
+                raise ValueError(f"{key}: scales without their weights")
             continue
         scale = state.get(key + SCALE)
         if scale is None:
+            if value.dtype == torch.int8:
+                raise ValueError(f"{key}: INT8 weights without their scales")
             restored[key] = value
         elif value.dtype != torch.int8 or scale.shape != value.shape[:1]:
             raise ValueError(f"{key}: expected INT8 weights with one scale per output channel")
