@@ -2,7 +2,11 @@
 
 import csv
 import dataclasses
+import importlib.util
 import json
+import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +24,7 @@ RECIPE = dataclasses.replace(
     RECIPES["cpu"], input_size=48, epochs=2, batch_size=32, lr=0.05, schedule="constant", label_smoothing=0.0
 )
 OVERRIDES = {"wavelet": "haar", "levels": (1, 2)}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +91,33 @@ def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(
     _train(data, tmp_path, resume=True)
     assert [r["epoch"] for r in _log(tmp_path)] == ["1", "2"]
     _assert_same_weights(tmp_path / "last", out / "last")
+
+
+def test_a_run_whose_training_state_was_lost_continues_with_the_generator_it_would_have_had(
+    data, tmp_path, monkeypatch
+):
+    """scripts/continue_gpu_run.py: a GPU run comes back as weights and a log; the data order it writes
+    for the next epoch must be the one the engine's own resume state holds."""
+    spec = importlib.util.spec_from_file_location("continue_gpu_run", ROOT / "scripts" / "continue_gpu_run.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    _train(data, tmp_path / "whole", recipe=dataclasses.replace(RECIPE, epochs=1))
+    came_back = tmp_path / "gpu"
+    shutil.copytree(tmp_path / "whole", came_back, ignore=shutil.ignore_patterns("train_state.pt", "best"))
+    out = tmp_path / "continued"
+    argv = ["continue_gpu_run.py", str(came_back), str(out), "--seed", "0", "--train-size", str(len(data[0]))]
+    monkeypatch.setattr(sys, "argv", argv)
+    script.main()
+    state = torch.load(out / "last" / "train_state.pt", weights_only=False)
+    engines = torch.load(tmp_path / "whole" / "last" / "train_state.pt", weights_only=False)
+    assert state["epoch"] == engines["epoch"] == 1
+    assert torch.equal(state["generator"], engines["generator"])
+    assert state["optimizer"]["state"] == {}  # fresh momentum: the one thing a continued run does not have
+    _train(data, out, resume=True)
+    assert [r["epoch"] for r in _log(out)] == ["1", "2"]
+    with pytest.raises(SystemExit) as refused:  # a folder that holds a run is left alone
+        script.main()
+    assert refused.value.code == 2
 
 
 def test_batches_made_ahead_by_worker_processes_train_the_same_model(data, run, tmp_path):
