@@ -1,17 +1,9 @@
 """Training, evaluation, metrics and checkpoints."""
 
 from ..loading.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .engine import (
-    RECIPES,
-    Recipe,
-    TrainingInterrupted,
-    TrainSet,
-    evaluate,
-    predict_logits,
-    recipe_from_meta,
-    train,
-)
+from .engine import TrainingInterrupted, TrainSet, evaluate, predict_logits, train
 from .metrics import classification_report
+from .recipes import RECIPES, Recipe, recipe_from_meta
 
 __all__ = [
     "RECIPES",

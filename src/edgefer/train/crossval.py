@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..data import FaceData, subject_folds
-from .engine import Recipe, train
+from .engine import train
+from .recipes import Recipe
 
 __all__ = ["cross_validate"]
 
