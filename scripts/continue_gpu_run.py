@@ -46,6 +46,8 @@ def main() -> None:
 
     loaded = load_model(args.run / "last", "torch")  # the weights load, before anything is written
     model, recipe = loaded.net, loaded.meta.recipe
+    if recipe.get("pipeline_views"):  # those epochs also draw each face's view: not replayed here
+        parser.error(f"{args.run}: a recipe with pipeline views cannot be continued by this script")
     generator = torch.Generator().manual_seed(args.seed)
     for _ in range(epochs):  # as train_one_epoch draws them
         torch.randperm(args.train_size, generator=generator)
