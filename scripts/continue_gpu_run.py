@@ -3,9 +3,9 @@
 scripts/gpu/runs.sh brings back each run's log and last epoch's weights, not the optimizer's state, so
 ``edgefer train --resume`` cannot pick the run up. This writes the ``train_state.pt`` it needs beside a
 copy of those weights: the epoch the weights finished, the data-order generator as it stood after that
-epoch (``train_one_epoch`` draws, each epoch without pipeline views, one permutation of the training set
-and one augmentation seed; replayed here from ``--seed``), and SGD with fresh momentum (the one thing
-that differs from a run that never stopped: momentum rebuilds within a few dozen steps).
+epoch (each epoch's draws replayed from ``--seed`` with the engine's own ``EpochProgress.draw``), and SGD
+with fresh momentum (the one thing that differs from a run that never stopped: momentum rebuilds within a
+few dozen steps).
 
     .venv/bin/python scripts/continue_gpu_run.py runs/gpu2/resnet18_96_seed1 runs/long/resnet18_96_seed1 --seed 1
     .venv/bin/edgefer train resnet18 --recipe strong --seed 1 --out runs/long/resnet18_96_seed1 --resume ...
@@ -24,6 +24,7 @@ import torch
 
 from edgefer.loading import load_model
 from edgefer.loading.checkpoint import save_train_state
+from edgefer.train.engine import EpochProgress
 
 FER2013_TRAINING = 28709  # faces in FER2013's Training split: the permutation's length
 
@@ -46,12 +47,11 @@ def main() -> None:
 
     loaded = load_model(args.run / "last", "torch")  # the weights load, before anything is written
     model, recipe = loaded.net, loaded.meta.recipe
-    if recipe.get("pipeline_views"):  # those epochs also draw each face's view: not replayed here
+    if recipe.get("pipeline_views"):  # each epoch also draws one of 3 views per face
         parser.error(f"{args.run}: a recipe with pipeline views cannot be continued by this script")
     generator = torch.Generator().manual_seed(args.seed)
-    for _ in range(epochs):  # as train_one_epoch draws them
-        torch.randperm(args.train_size, generator=generator)
-        torch.randint(0, 2**62, (1,), generator=generator)
+    for _ in range(epochs):
+        EpochProgress.draw(args.train_size, 1, generator)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=recipe["lr"], momentum=recipe["momentum"], weight_decay=recipe["weight_decay"]
     )

@@ -4,8 +4,9 @@
 # the cloud's model, default-large (ResNet18 @ 96, mirrored; tracked, so the run can start again on any machine).
 # The teacher is `fixed`: its targets are computed once, on each face's centre crop and mirror image. `online` (the
 # teacher on every augmented view) cost 687 s for one epoch at 2 threads on machine B with this teacher (a short
-# scoring job beside it), some 11 hours for 60 epochs; `fixed`: 13 minutes once for the targets, then 117-125 s an
-# epoch, about 2 hours. Resumable: rerun it (from runs/long/student_large/last or partial/).
+# scoring job beside it), some 11 hours for 60 epochs; `fixed`: 13 minutes once for the targets, then 117-168 s an
+# epoch at 2 threads alone (two sessions, the second on a slower day), 2-2.5 hours. Resumable: rerun it (from
+# runs/long/student_large/last or partial/).
 #   nohup scripts/student.sh [THREADS] > /dev/null 2>&1 &
 set -e
 cd "$(dirname "$0")/.."

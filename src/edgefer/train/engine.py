@@ -119,6 +119,15 @@ class EpochProgress:
     totals: Tensor = field(default_factory=lambda: torch.zeros(3, dtype=torch.float64))
     seconds: float = 0.0
 
+    @classmethod
+    def draw(cls, n: int, views: int, generator: torch.Generator) -> EpochProgress:
+        """A new epoch over ``n`` faces in ``views`` versions: its order, each face's version and its
+        augmentation seed. These are all an epoch draws from ``generator``, so replaying them from the
+        run's seed recovers the generator after any epoch (scripts/continue_gpu_run.py)."""
+        order = torch.randperm(n, generator=generator)
+        view = torch.randint(0, views, (n,), generator=generator) if views > 1 else torch.zeros(n, dtype=torch.long)
+        return cls(order, view, int(torch.randint(0, 2**62, (1,), generator=generator)))
+
 
 class TrainingInterrupted(RuntimeError):
     """Training stopped on request (``should_stop``) after saving its place in ``OUT/partial``."""
@@ -230,14 +239,7 @@ def train_one_epoch(
     n = len(data)
     steps = n // recipe.batch_size  # drop the ragged last batch (BatchNorm needs > 1 sample)
     if progress is None:
-        order = torch.randperm(n, generator=generator)
-        view = (
-            torch.randint(0, len(data.views), (n,), generator=generator)
-            if len(data.views) > 1
-            else torch.zeros(n, dtype=torch.long)
-        )
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        progress = EpochProgress(order, view, seed)
+        progress = EpochProgress.draw(n, len(data.views), generator)
     order, view, totals = progress.order, progress.view, progress.totals
     adjust = None if prior is None or not recipe.logit_adjust else (recipe.logit_adjust * prior).to(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
