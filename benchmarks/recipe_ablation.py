@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 from edgefer.data import Erasing, Jitter, Photometric, fer2013_train_val, ferplus_as_fer2013, ferplus_votes
-from edgefer.train import RECIPES, Recipe, train
+from edgefer.train import RECIPES, Recipe, saved_place, train
 from edgefer.train.mixing import Mixing
 
 BASE = replace(RECIPES["cpu"], name="ablation-base", input_size=48, epochs=10)
@@ -104,7 +104,7 @@ def main() -> None:
     train_data, val_data = fer2013_train_val(args.data)
     votes = ferplus_as_fer2013(ferplus_votes(args.ferplus, {"Training": len(train_data)})["Training"])
     out = Path(args.out) / args.variant
-    resume = (out / "last" / "train_state.pt").is_file()
+    resume = saved_place(out) is not None  # where it stopped, within an epoch too
     best = train(
         args.model,
         train_data,

@@ -30,8 +30,6 @@ R=runs/long/resnet18_48/last S=runs/long/shufflenet_asp_sfp/last
 [ -f $A/cloud_candidates.json ] || .venv/bin/python benchmarks/cross_dataset.py v2=default r18=$R "r18+v2=$R+default" \
   "r18+strong+v1=$R+$S+$V1" "r18+v2+v1=$R+default+$V1" --threads 1 --json $A/cloud_candidates.json > $A/cloud_candidates.txt 2>&1
 out=runs/long/student
-resume=""
-[ -f $out/last/train_state.pt ] || [ -f $out/partial/train_state.pt ] && resume="--resume"
 .venv/bin/edgefer train shufflenet_asp_sfp --data $D/fer2013.csv.gz --ferplus $D/fer2013new.csv \
   --recipe distill --teacher runs/long/resnet18_48/last,runs/long/shufflenet_asp_sfp/last,$V1 \
-  --out $out --threads 1 $resume >> runs/long/student.log 2>&1
+  --out $out --threads 1 --auto-resume >> runs/long/student.log 2>&1

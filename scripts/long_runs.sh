@@ -9,10 +9,8 @@ D=../shared/data/fer2013
 train() {  # NAME MODEL [extra args...]
   local name=$1 model=$2; shift 2
   local out=runs/long/$name
-  local resume=""  # a finished run resumes with no epoch left and returns at once
-  [ -f "$out/last/train_state.pt" ] || [ -f "$out/partial/train_state.pt" ] && resume="--resume"
   nice -n 10 .venv/bin/edgefer train "$model" --data $D/fer2013.csv.gz --ferplus $D/fer2013new.csv \
-    --recipe strong --out "$out" --threads 1 $resume "$@" >> runs/long/$name.log 2>&1
+    --recipe strong --out "$out" --threads 1 --auto-resume "$@" >> runs/long/$name.log 2>&1
 }
 slot_a() {
   train shufflenet_asp_sfp shufflenet_asp_sfp

@@ -13,8 +13,6 @@ run=$1 threads=${2:-2} from=${3:-runs/long/$1/last}
 out=runs/long/${run}_pipeline
 mkdir -p "$out" runs/cache
 [ -e "$out/pipeline_views.npz" ] || ln -s "$(pwd)/runs/cache/pipeline_views.npz" "$out/pipeline_views.npz"
-resume=""
-[ -f "$out/last/train_state.pt" ] || [ -f "$out/partial/train_state.pt" ] && resume="--resume"
 nice -n 10 .venv/bin/edgefer train shufflenet_asp_sfp --data $D/fer2013.csv.gz --ferplus $D/fer2013new.csv \
   --votes-weight 0.25 --recipe pipeline --init "$from" --keep-head --out "$out" \
-  --threads "$threads" $resume >> "runs/long/${run}_pipeline.log" 2>&1
+  --threads "$threads" --auto-resume >> "runs/long/${run}_pipeline.log" 2>&1

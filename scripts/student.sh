@@ -14,7 +14,5 @@ D=../shared/data/fer2013
 threads=${1:-2}
 out=runs/long/student_large
 mkdir -p "$out"
-resume=""
-[ -f "$out/last/train_state.pt" ] || [ -f "$out/partial/train_state.pt" ] && resume="--resume"
 nice -n 10 .venv/bin/edgefer train shufflenet_asp_sfp --data $D/fer2013.csv.gz --ferplus $D/fer2013new.csv \
-  --recipe distill --teacher default-large --teacher-mode fixed --out "$out" --threads "$threads" $resume >> "$out.log" 2>&1
+  --recipe distill --teacher default-large --teacher-mode fixed --out "$out" --threads "$threads" --auto-resume >> "$out.log" 2>&1

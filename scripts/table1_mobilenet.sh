@@ -10,7 +10,5 @@ done_n() { [ -f "runs/long/$1/log.csv" ] && [ "$(tail -1 "runs/long/$1/log.csv" 
 until done_n resnet18_48 60 && done_n mini_xception_48 60; do sleep 120; done
 done_n mini_xception_48_pipeline 5 || scripts/pipeline_finetune.sh mini_xception_48 1
 out=runs/long/mobilenet_v2
-resume=""
-[ -f "$out/last/train_state.pt" ] || [ -f "$out/partial/train_state.pt" ] && resume="--resume"
 nice -n 10 .venv/bin/edgefer train mobilenet_v2 --data $D/fer2013.csv.gz --ferplus $D/fer2013new.csv \
-  --recipe strong --out $out --threads 1 $resume >> runs/long/mobilenet_v2.log 2>&1
+  --recipe strong --out $out --threads 1 --auto-resume >> runs/long/mobilenet_v2.log 2>&1

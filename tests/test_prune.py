@@ -142,6 +142,13 @@ def test_cli_prunes_fine_tunes_and_evaluates(tmp_path):
         assert meta["preprocess"] == load_pretrained()[1]["preprocess"]  # the model's own normalisation
     assert json.loads((out / "last" / "model.json").read_text())["recipe"]["name"] == "prune"
     assert (out / "log.csv").read_text().count("\n") == 2  # header + 1 epoch
+    pruned = (out / "pruned" / "model.safetensors").stat().st_mtime_ns
+    again = CliRunner().invoke(app, [*args, "--ratio", "0.25", "--threads", "1"])  # over the fine-tune: refused
+    assert isinstance(again.exception, CheckpointError)  # `edgefer` exits 2 with its message
+    assert (out / "pruned" / "model.safetensors").stat().st_mtime_ns == pruned
+    resumed = CliRunner().invoke(app, [*args, "--resume", "--threads", "1"])  # finished: nothing left to do
+    assert resumed.exit_code == 0, resumed.output
+    assert (out / "log.csv").read_text().count("\n") == 2
 
     evaluated = CliRunner().invoke(
         app, ["evaluate", "--checkpoint", str(out / "last"), "--data", str(csv_path), "--split", "PublicTest", "--json"]

@@ -17,7 +17,15 @@ from typer.testing import CliRunner
 from conftest import synthetic_faces, tiny_fer2013_csv, words
 from edgefer.cli.main import app
 from edgefer.data import FER2013_CLASSES, FaceData, Preprocess, resize_once
-from edgefer.train import RECIPES, CheckpointError, evaluate, load_checkpoint, predict_logits, train
+from edgefer.train import (
+    RECIPES,
+    CheckpointError,
+    evaluate,
+    load_checkpoint,
+    predict_logits,
+    saved_place,
+    train,
+)
 
 # A small, fast stand-in for the real recipe: 48 px (Stage2 is 6 x 6, so SFP uses 2 haar levels).
 RECIPE = dataclasses.replace(
@@ -91,6 +99,16 @@ def test_resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run(
     _train(data, tmp_path, resume=True)
     assert [r["epoch"] for r in _log(tmp_path)] == ["1", "2"]
     _assert_same_weights(tmp_path / "last", out / "last")
+
+
+def test_training_into_a_folder_that_holds_a_run_is_refused_and_the_run_is_kept(data, run, tmp_path):
+    out, _ = run
+    shutil.copytree(out, tmp_path / "run")
+    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert saved_place(tmp_path / "run") == (2, 0) and saved_place(tmp_path / "empty") is None
+    with pytest.raises(CheckpointError, match="holds a run"):
+        _train(data, tmp_path / "run")
+    assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
 
 
 def test_a_run_whose_training_state_was_lost_continues_with_the_generator_it_would_have_had(
@@ -275,9 +293,18 @@ def test_train_cli_on_a_tiny_fer2013_csv_with_resume(tmp_path):
     first = CliRunner().invoke(app, [*args, "--epochs", "1"])
     assert first.exit_code == 0, first.output
     assert "best: epoch 1" in words(first.output)
+    log = (out / "log.csv").read_bytes()
+    over = CliRunner().invoke(app, [*args, "--epochs", "2"])  # neither --resume nor --auto-resume: refused
+    assert over.exit_code == 2 and (out / "log.csv").read_bytes() == log
     resumed = CliRunner().invoke(app, [*args, "--epochs", "2", "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert [r["epoch"] for r in _log(out)] == ["1", "2"]
+    again = CliRunner().invoke(app, [*args, "--epochs", "2", "--auto-resume"])  # finished: nothing left to do
+    assert again.exit_code == 0, again.output
+    assert [r["epoch"] for r in _log(out)] == ["1", "2"]
+    fresh = CliRunner().invoke(app, [*args[:5], str(tmp_path / "new"), *args[6:], "--epochs", "1", "--auto-resume"])
+    assert fresh.exit_code == 0, fresh.output
+    assert [r["epoch"] for r in _log(tmp_path / "new")] == ["1"]
     meta = json.loads((out / "last" / "model.json").read_text())
     assert meta["metrics"]["epoch"] == 2 and meta["data"]["train"].endswith("fer2013.csv:Training")
 

@@ -42,7 +42,7 @@ app.command(help="Post-hoc logit adjustment: a checkpoint's decisions shifted to
 app.command(
     help="Export a checkpoint to ONNX or OpenVINO (FP32, FP16, INT8; whole or split), checked against PyTorch."
 )(export)
-app.command(help="Structured channel pruning of a ShuffleNetV2 checkpoint, with fine-tuning.")(prune)
+app.command(help="Structured channel pruning of a ShuffleNetV2 or ResNet checkpoint, with fine-tuning.")(prune)
 app.command(help="The cloud server: Open Inference Protocol (KServe v2) over HTTP/REST.")(serve)
 app.command("offload-bench", help="Edge, cloud, split and auto latency per bandwidth and device (Fig. 8).")(
     offload_bench

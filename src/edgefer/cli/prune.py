@@ -27,7 +27,7 @@ def prune(
     data: Annotated[Path | None, typer.Option(help="FER2013 CSV or Kaggle folders: fine-tune and evaluate.")] = None,
     round_to: Annotated[int, typer.Option(min=1, help="Keep a multiple of this many channels per branch.")] = 8,
     seed: Annotated[int, typer.Option(help="Seed for data order and augmentation.")] = 0,
-    resume: Annotated[bool, typer.Option(help="Continue the fine-tuning from OUT/last.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the fine-tuning in OUT (or start it).")] = False,
     threads: ThreadsOpt = None,
 ) -> None:
     """Prune every residual unit's branch by --ratio, fine-tune, and write ordinary checkpoints."""

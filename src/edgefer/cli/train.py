@@ -2,7 +2,7 @@
 
 Usage:
     edgefer train shufflenet_asp_sfp --data ../shared/data/fer2013/fer2013.csv.gz --recipe cpu --out runs/full
-    edgefer train shufflenet_asp_sfp --data ... --out runs/full --resume
+    edgefer train shufflenet_asp_sfp --data ... --out runs/full --resume        # or --auto-resume in scripts
     edgefer train resnet18 --data ... --recipe strong --ferplus ../shared/data/fer2013/fer2013new.csv --out runs/r18
     edgefer train shufflenet_asp_sfp --data ... --recipe distill --ferplus ... --teacher runs/r18/last,runs/x2/last \\
         --out runs/student
@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from ..data import fer2013_train_val, ferplus_as_fer2013, ferplus_votes
 from ..pretrained import resolve_checkpoint
-from ..train import RECIPES, TrainingInterrupted
+from ..train import RECIPES, TrainingInterrupted, saved_place
 from ..train import train as train_model
 from .options import ThreadsOpt
 
@@ -89,6 +89,9 @@ def train(
     wavelet: Annotated[str | None, typer.Option(help="SFP wavelet override.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for init, data order and augmentation.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last or OUT/partial (the further on).")] = False,
+    auto_resume: Annotated[
+        bool, typer.Option(help="Continue the run in OUT if there is one, else start it (for scripts that are rerun).")
+    ] = False,
     init: Annotated[
         str | None, typer.Option(help="Fine-tune from this checkpoint folder (or 'default') with a new head.")
     ] = None,
@@ -146,6 +149,15 @@ def train(
         )
     if chosen.distill_alpha > 0 and not teacher:
         raise typer.BadParameter(f"recipe {recipe} distils: pass --teacher CKPT[,CKPT...]")
+    place = saved_place(out)
+    if auto_resume:
+        resume = place is not None
+    elif place is not None and not resume:
+        raise typer.BadParameter(
+            f"{out} holds a run (stopped after {place[0]} epochs and {place[1]} steps): pass --resume to continue "
+            "it, or another --out",
+            param_hint="--out",
+        )
     if threads:
         torch.set_num_threads(threads)
     rank = _init_distributed()

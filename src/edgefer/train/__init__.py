@@ -1,7 +1,7 @@
 """Training, evaluation, metrics and checkpoints."""
 
 from ..loading.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .engine import TrainingInterrupted, TrainSet, evaluate, predict_logits, train
+from .engine import TrainingInterrupted, TrainSet, evaluate, predict_logits, saved_place, train
 from .metrics import classification_report
 from .recipes import RECIPES, Recipe, recipe_from_meta
 
@@ -17,5 +17,6 @@ __all__ = [
     "predict_logits",
     "recipe_from_meta",
     "save_checkpoint",
+    "saved_place",
     "train",
 ]

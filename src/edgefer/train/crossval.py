@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import FaceData, subject_folds
-from .engine import train
+from .engine import saved_place, train
 from .recipes import Recipe
 
 __all__ = ["cross_validate"]
@@ -53,7 +53,7 @@ def cross_validate(
                 overrides=overrides,
                 init=init,
                 seed=seed + i,
-                resume=done > 0,
+                resume=resume and saved_place(fold_dir) is not None,  # a fold stopped in its first epoch too
                 data_note=f"fold {i + 1}/{folds}, subject-disjoint, seed {seed}",
             )
         metrics = json.loads((fold_dir / "last" / "model.json").read_text())["metrics"]

@@ -358,7 +358,8 @@ def train(
 
     ``init`` fine-tunes from a checkpoint with a fresh head for ``train_data``'s classes, or with its
     own head when ``new_head`` is false (the classes must then be the same). With ``resume`` the run
-    continues from ``out/last`` (weights, optimizer, schedule, data order). ``views`` are other
+    continues from ``out/last`` (weights, optimizer, schedule, data order); without it, a run already
+    in ``out`` is an error (:func:`saved_place`), never overwritten. ``views`` are other
     versions of the training faces (same shape, e.g. the pipeline views), ``votes`` (N, K) annotator
     votes per face for ``recipe.votes_weight``, ``teacher`` the models to distil from. ``device``
     defaults to the GPU where there is one; ``workers`` processes augment the next batches meanwhile
@@ -382,6 +383,10 @@ def train(
         raise ValueError(f"recipe {recipe.name!r} blends in annotator votes: pass votes (edgefer train --ferplus)")
     if recipe.distill_alpha > 0 and teacher is None:
         raise ValueError(f"recipe {recipe.name!r} distils: pass a teacher (edgefer train --teacher)")
+    if not resume and (place := saved_place(out)) is not None:  # never train over a run: nothing is lost
+        raise CheckpointError(
+            f"{out} holds a run (stopped after {place[0]} epochs and {place[1]} steps): resume it, or train elsewhere"
+        )
     model, recipe, pre = _initial_model(model_name, overrides, recipe, train_data, init, new_head)
     generator = torch.Generator().manual_seed(seed)
     start_epoch, best = 0, {"accuracy": -1.0}
@@ -524,19 +529,33 @@ def _drop_partial(out: Path) -> None:
         shutil.rmtree(out / name, ignore_errors=True)
 
 
-def _resume_point(out: Path) -> tuple[Path, dict[str, Any]]:
-    """The folder to resume from and its training state: ``out/partial`` (or a complete
-    ``partial.new``) when it is ahead of ``out/last``, else ``out/last``."""
-    candidates = []
+def _saves(out: Path) -> list[tuple[tuple[int, int], bool, Path, dict[str, Any]]]:
+    """The run's saved places in ``out`` (last/, partial/, a complete partial.new/): each as
+    ((epochs done, steps into the next), whether it is within an epoch, folder, training state)."""
+    saves = []
     for name in ("last", PARTIAL, f"{PARTIAL}.new"):
         path = out / name / "train_state.pt"
         if path.is_file():
             state = torch.load(path, weights_only=False)
             ahead = (state["epoch"], state.get("progress", {}).get("step", 0))
-            candidates.append((ahead, name != "last", out / name, state))
-    if not candidates:
+            saves.append((ahead, name != "last", out / name, state))
+    return saves
+
+
+def saved_place(out: str | Path) -> tuple[int, int] | None:
+    """Where the run in ``out`` stopped: (epochs done, steps into the next), the furthest of its
+    saves; None when ``out`` holds no run that ``resume`` could continue."""
+    saves = _saves(Path(out))
+    return max(s[0] for s in saves) if saves else None
+
+
+def _resume_point(out: Path) -> tuple[Path, dict[str, Any]]:
+    """The folder to resume from and its training state: ``out/partial`` (or a complete
+    ``partial.new``) when it is ahead of ``out/last``, else ``out/last``."""
+    saves = _saves(out)
+    if not saves:
         raise CheckpointError(f"nothing to resume in {out}: no last/ or partial/ with a train_state.pt")
-    _, _, folder, state = max(candidates, key=lambda c: c[:2])
+    _, _, folder, state = max(saves, key=lambda c: c[:2])
     return folder, state
 
 
