@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -20,12 +21,14 @@ from edgefer.data import FER2013_CLASSES, FaceData, Preprocess, resize_once
 from edgefer.train import (
     RECIPES,
     CheckpointError,
+    TrainSet,
     evaluate,
     load_checkpoint,
     predict_logits,
     saved_place,
     train,
 )
+from edgefer.train.engine import BatchMaker, train_one_epoch
 
 # A small, fast stand-in for the real recipe: 48 px (Stage2 is 6 x 6, so SFP uses 2 haar levels).
 RECIPE = dataclasses.replace(
@@ -362,10 +365,35 @@ class _Spy(torch.nn.Module):
         return self.weight.expand(len(x), -1)
 
 
-def test_with_several_views_each_face_is_shown_once_in_a_random_view():
-    from edgefer.train import TrainSet
-    from edgefer.train.engine import train_one_epoch
+class _Pids(BatchMaker):
+    """Answers each step with the process that made it."""
 
+    def __getitem__(self, key):
+        return os.getpid()
+
+
+def test_batch_workers_are_forked_once_for_the_run_and_stop_with_it():
+    n, pre = 64, Preprocess(size=48, mean=0.5, std=0.5)
+    labels = torch.zeros(n, dtype=torch.long)
+    train_set = TrainSet(torch.zeros(n, 1, 55, 55, dtype=torch.uint8), labels, torch.ones(n, 7) / 7)
+    keys = [(np.arange(8), np.zeros(8, dtype=np.int64), step) for step in range(6)]
+    with _Pids(train_set, pre, RECIPE, workers=2) as maker:
+        first, second = list(maker(keys)), list(maker(keys[:3]))  # two epochs
+        assert len(first) == 6 and len(second) == 3
+        assert set(second) <= set(first) and os.getpid() not in first and len(set(first)) <= 2
+    for pid in set(first):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # shut down and reaped
+    inline = list(_Pids(train_set, pre, RECIPE)(keys))
+    assert inline == [os.getpid()] * 6
+    other = BatchMaker(train_set, pre, dataclasses.replace(RECIPE, batch_size=16))
+    model = torch.nn.Linear(1, 1)
+    with pytest.raises(ValueError, match="this data"):
+        train_one_epoch(model, train_set, pre, torch.optim.SGD(model.parameters()), RECIPE, 0, torch.Generator(),
+                        batches=other)  # fmt: skip
+
+
+def test_with_several_views_each_face_is_shown_once_in_a_random_view():
     n, pre = 256, Preprocess(size=48, mean=0.5, std=0.5)
     views = torch.stack(
         [torch.zeros(n, 1, 55, 55, dtype=torch.uint8), torch.full((n, 1, 55, 55), 255, dtype=torch.uint8)]

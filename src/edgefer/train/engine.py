@@ -41,6 +41,7 @@ from .recipes import Recipe
 from .targets import log_prior, soft_cross_entropy, soft_targets
 
 __all__ = [
+    "BatchMaker",
     "EpochProgress",
     "TrainSet",
     "TrainingInterrupted",
@@ -167,17 +168,59 @@ def _augmented_batch(data: TrainSet, pre: Preprocess, recipe: Recipe, index: Ten
     return _Batch(x01, targets, teacher, data.labels[index])
 
 
-class _Steps(torch.utils.data.Dataset):
-    """Steps as a dataset: item i is ``make(steps[i])``, for a DataLoader's worker processes."""
+_Key = tuple[np.ndarray, np.ndarray, int]  # a step's faces, their views and its augmentation seed
 
-    def __init__(self, make: Callable[[int], _Batch], steps: range) -> None:
-        self.make, self.steps = make, steps
+
+class BatchMaker(torch.utils.data.Dataset):
+    """Makes one run's step batches (:func:`_augmented_batch` for each key: faces, views, seed),
+    in turn, or ahead of the caller in ``workers`` processes: augmentation is CPU work, and the model
+    may be on a GPU. The workers are forked once for the whole run (so they share the data) and kept
+    between epochs: starting them anew each epoch cost 0.5 s an epoch with 4 and 1.3 s with 15 on the
+    2-core machine (benchmarks/batch_workers.py). Each makes two steps ahead; the result does not
+    depend on them."""
+
+    def __init__(self, data: TrainSet, pre: Preprocess, recipe: Recipe, workers: int = 0) -> None:
+        self.data, self.pre, self.recipe, self.workers = data, pre, recipe, workers
+        self._keys: Sequence[_Key] = ()
+        self._loader: torch.utils.data.DataLoader | None = None
+
+    def __getitem__(self, key: _Key) -> _Batch:  # in a worker: the key comes from __call__'s list
+        index, view, seed = key
+        return _augmented_batch(self.data, self.pre, self.recipe, torch.from_numpy(index), torch.from_numpy(view), seed)
+
+    def __call__(self, keys: Sequence[_Key]) -> Iterator[_Batch]:
+        """The batches of ``keys``, in order."""
+        if self.workers <= 0:
+            yield from map(self.__getitem__, keys)
+            return
+        if self._loader is None:
+            self._loader = torch.utils.data.DataLoader(
+                self,
+                batch_size=None,
+                sampler=self,  # iterated in this process at each pass: the keys of the current call
+                num_workers=self.workers,
+                worker_init_fn=_init_worker,
+                multiprocessing_context="fork",
+                persistent_workers=True,
+            )
+        self._keys = keys
+        yield from self._loader
+
+    def __iter__(self) -> Iterator[_Key]:  # as the loader's sampler
+        return iter(self._keys)
 
     def __len__(self) -> int:
-        return len(self.steps)
+        return len(self._keys)
 
-    def __getitem__(self, i: int) -> _Batch:
-        return self.make(self.steps[i])
+    def close(self) -> None:
+        """Stop the workers (they also stop with the process)."""
+        self._loader = None  # the loader's iterator shuts its workers down when it goes
+
+    def __enter__(self) -> BatchMaker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _init_worker(worker_id: int) -> None:
@@ -185,22 +228,6 @@ def _init_worker(worker_id: int) -> None:
     shuts the workers down (``timeout`` and ``kill -- -PGID`` signal the whole process group)."""
     torch.set_num_threads(1)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _ahead(make: Callable[[int], _Batch], steps: range, workers: int) -> Iterator[_Batch]:
-    """``make(step)`` for each step, in order; with ``workers`` > 0, made by that many worker
-    processes (forked, so they share the data) two steps each ahead of the caller: augmentation is
-    CPU work, and the model may be on a GPU."""
-    if workers <= 0:
-        yield from map(make, steps)
-        return
-    yield from torch.utils.data.DataLoader(
-        _Steps(make, steps),
-        batch_size=None,
-        num_workers=workers,
-        worker_init_fn=_init_worker,
-        multiprocessing_context="fork",
-    )
 
 
 def train_one_epoch(
@@ -217,7 +244,7 @@ def train_one_epoch(
     micro_batches: int = 1,
     device: torch.device | str = "cpu",
     channels_last: bool = False,
-    workers: int = 0,
+    batches: BatchMaker | None = None,
     on_batch: Callable[[int, int, int, float], None] | None = None,
     progress: EpochProgress | None = None,
     after_step: Callable[[EpochProgress], None] | None = None,
@@ -225,8 +252,9 @@ def train_one_epoch(
     """One pass over the training set; returns the mean loss and the training accuracy.
 
     ``generator`` draws the epoch's data order, views and augmentation seed; step k's augmentation
-    draws from its own generator (seed + k), so that ``workers`` processes can make the next batches
-    while the model trains on this one, with the same result as none. Every rank (and every
+    draws from its own generator (seed + k), so that ``batches`` (a :class:`BatchMaker` for ``data``,
+    ``pre`` and ``recipe``; by default one that makes them in turn) can make the next batches in
+    worker processes while the model trains on this one, with the same result. Every rank (and every
     micro-batch) makes the same global batch; each trains on its slice, so the update is that of the
     whole batch. ``progress`` continues an epoch saved part-way; ``after_step`` sees the progress
     after every step (to save it, or to stop by raising).
@@ -244,12 +272,17 @@ def train_one_epoch(
     adjust = None if prior is None or not recipe.logit_adjust else (recipe.logit_adjust * prior).to(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
-    def make(step: int) -> _Batch:
+    if batches is None:
+        batches = BatchMaker(data, pre, recipe)
+    elif batches.data is not data or batches.pre != pre or batches.recipe != recipe:
+        raise ValueError("batches must be made for this data, preprocessing and recipe")
+
+    def key(step: int) -> _Key:
         index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-        return _augmented_batch(data, pre, recipe, index, view[index], progress.seed + step)
+        return index.numpy(), view[index].numpy(), progress.seed + step
 
     todo = range(progress.step, steps)
-    for step, batch in zip(todo, _ahead(make, todo, workers), strict=True):
+    for step, batch in zip(todo, batches([key(s) for s in todo]), strict=True):
         # determine and set the learning rate (per step, so the schedule is smooth)
         for group in optimizer.param_groups:
             group["lr"] = recipe.lr_at(epoch + step / steps)
@@ -464,49 +497,51 @@ def train(
         if stop:
             raise TrainingInterrupted(out / PARTIAL, epoch, progress.step)
 
-    for epoch in range(start_epoch, recipe.epochs):
-        began = time.perf_counter() - (0.0 if progress is None else progress.seconds)  # a resumed epoch's time so far
-        train_loss, train_acc = train_one_epoch(
-            trained,
-            train_set,
-            pre,
-            optimizer,
-            recipe,
-            epoch,
-            generator,
-            teacher=teacher,
-            prior=prior,
-            micro_batches=micro_batches,
-            device=device,
-            channels_last=channels_last,
-            workers=workers,
-            on_batch=on_batch,
-            progress=progress,
-            after_step=lambda p, epoch=epoch, began=began: after_step(epoch, p, began),
-        )
-        if rank == 0:
-            report = _score(model, val_images, val_data, pre, recipe.tta)
-            seconds = time.perf_counter() - began
-            _log_epoch(log_path, epoch, recipe, train_loss, train_acc, report, seconds)
-            metrics = {"epoch": epoch + 1, **{k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}}
-            if report["accuracy"] > best["accuracy"]:
-                best = metrics
-                save_checkpoint(out / "best", model, {**meta_base, "metrics": metrics})
-            save_checkpoint(out / "last", model, {**meta_base, "metrics": metrics, "best": best})
-            save_train_state(
-                out / "last",
-                {
-                    "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
-                    "epoch": epoch + 1,
-                    "best": best,
-                },
+    with BatchMaker(train_set, pre, recipe, workers) as batches:  # its workers serve every epoch
+        for epoch in range(start_epoch, recipe.epochs):
+            resumed = 0.0 if progress is None else progress.seconds  # a resumed epoch's time so far
+            began = time.perf_counter() - resumed
+            train_loss, train_acc = train_one_epoch(
+                trained,
+                train_set,
+                pre,
+                optimizer,
+                recipe,
+                epoch,
+                generator,
+                teacher=teacher,
+                prior=prior,
+                micro_batches=micro_batches,
+                device=device,
+                channels_last=channels_last,
+                batches=batches,
+                on_batch=on_batch,
+                progress=progress,
+                after_step=lambda p, epoch=epoch, began=began: after_step(epoch, p, began),
             )
-            _drop_partial(out)
-            saved_at = clock()  # the epoch's checkpoint is the newest save
-        progress = None
-        if world > 1:
-            dist.barrier()
+            if rank == 0:
+                report = _score(model, val_images, val_data, pre, recipe.tta)
+                seconds = time.perf_counter() - began
+                _log_epoch(log_path, epoch, recipe, train_loss, train_acc, report, seconds)
+                metrics = {"epoch": epoch + 1, **{k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}}
+                if report["accuracy"] > best["accuracy"]:
+                    best = metrics
+                    save_checkpoint(out / "best", model, {**meta_base, "metrics": metrics})
+                save_checkpoint(out / "last", model, {**meta_base, "metrics": metrics, "best": best})
+                save_train_state(
+                    out / "last",
+                    {
+                        "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(),
+                        "epoch": epoch + 1,
+                        "best": best,
+                    },
+                )
+                _drop_partial(out)
+                saved_at = clock()  # the epoch's checkpoint is the newest save
+            progress = None
+            if world > 1:
+                dist.barrier()
     return best
 
 
