@@ -5,6 +5,7 @@
 #   bash scripts/gpu/runs.sh BUDGET_S [NAME=MODEL[,ARG,...] ...]
 # With no runs named: Table 1's two unfinished rows, `shufflenet` (the backbone alone) and `mobilenet_v2`, and
 # `resnet18_96`, a cloud candidate (the first call, 2026-11-30); `resnet18_96_seed1=resnet18,--seed,1` was the second.
+# Another recipe: e.g. student128=shufflenet_asp_sfp,--recipe,distill,--teacher,default-large,--input-size,128
 #
 # Here, first (the data must travel in under 64 MiB with the repo, see fer2013_pack.py):
 #   python scripts/gpu/fer2013_pack.py pack ../shared/data/fer2013 .gpu-data --val 1000
@@ -30,9 +31,9 @@ workers=$(( ($(nproc) - ${#runs[@]}) / ${#runs[@]} ))  # one core for each run's
 train() {  # NAME=MODEL[,ARG,...]
   local name=${1%%=*} args
   IFS=, read -r -a args <<< "${1#*=}"
-  timeout -s TERM "$budget" python3 scripts/gpu/train.py "${args[@]}" --data /tmp/fer/fer2013.csv \
-    --ferplus /tmp/fer/fer2013new.csv --recipe strong --out $runs_dir/$name --threads 1 --workers $workers \
-    --save-every 0 > $runs_dir/$name.out 2>&1
+  timeout -s TERM "$budget" python3 scripts/gpu/train.py --recipe strong "${args[@]}" --data /tmp/fer/fer2013.csv \
+    --ferplus /tmp/fer/fer2013new.csv --out $runs_dir/$name --threads 1 --workers $workers \
+    --save-every 0 > $runs_dir/$name.out 2>&1  # a run's own --recipe, after `strong`, wins
   echo "$name: exit $?"
 }
 for run in "${runs[@]}"; do train "$run" & done
