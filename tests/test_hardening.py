@@ -30,7 +30,7 @@ def _peak_mb(pid: int) -> float:
 def _served(checkpoint, tmp_path, *args: str) -> ServerProcess:
     """``edgefer serve`` in its own process, its stderr in a file."""
     args = ("--checkpoint", str(checkpoint), "--no-large", "--threads", "1", "--max-delay-ms", "0", *args)
-    return ServerProcess(list(args), log=tmp_path / "serve.log", start_timeout=120).start()
+    return ServerProcess(list(args), log=tmp_path / "serve.log").start()
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..edge import EdgeRunner
 from ..loading import load_model
-from ..serving.process import free_port, wait_ready
+from ..serving.process import START_TIMEOUT, free_port, wait_ready
 from .netem import LinkSpec, NetnsLink, ProxyLink, netem_available, netns_available
 
 __all__ = ["DEVICES", "Cloud", "parse_devices", "run_degradation", "run_offload_bench"]
@@ -103,7 +103,7 @@ def start_cloud(
             cloud = Cloud(link, f"http://{host}:{port}", token, process)
             try:
                 with cloud.edge():
-                    wait_ready(cloud.url, process, timeout=60.0)
+                    wait_ready(cloud.url, process, timeout=START_TIMEOUT)
             except RuntimeError as exc:
                 log.seek(0)
                 raise RuntimeError(f"{exc}; its log:\n{log.read()[-2000:]}") from None

@@ -21,7 +21,11 @@ from typing import IO
 
 import httpx
 
-__all__ = ["ServerProcess", "free_port", "wait_ready"]
+__all__ = ["START_TIMEOUT", "ServerProcess", "free_port", "wait_ready"]
+
+# How long a server may take to answer ready before it counts as failed. Only a failure waits this
+# long; on a loaded 2-core machine, importing torch and loading a model took over a minute.
+START_TIMEOUT = 300.0
 
 
 def free_port() -> int:
@@ -53,7 +57,7 @@ class ServerProcess:
     """
 
     def __init__(
-        self, args: list[str], *, port: int | None = None, log: Path | None = None, start_timeout: float = 300.0
+        self, args: list[str], *, port: int | None = None, log: Path | None = None, start_timeout: float = START_TIMEOUT
     ) -> None:
         self.args, self.port, self.log, self.start_timeout = list(args), port or free_port(), log, start_timeout
         self.url = f"http://127.0.0.1:{self.port}"
