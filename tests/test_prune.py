@@ -16,7 +16,7 @@ from edgefer.loading import load_model, save_checkpoint
 from edgefer.models import build
 from edgefer.pretrained import load_pretrained
 from edgefer.prune import branch_widths, prune, pruned_widths
-from edgefer.train import CheckpointError, load_checkpoint
+from edgefer.train import CheckpointError, RunExists, load_checkpoint
 
 X = torch.randn(4, 3, 96, 96, generator=torch.Generator().manual_seed(0))
 
@@ -144,7 +144,8 @@ def test_cli_prunes_fine_tunes_and_evaluates(tmp_path):
     assert (out / "log.csv").read_text().count("\n") == 2  # header + 1 epoch
     pruned = (out / "pruned" / "model.safetensors").stat().st_mtime_ns
     again = CliRunner().invoke(app, [*args, "--ratio", "0.25", "--threads", "1"])  # over the fine-tune: refused
-    assert isinstance(again.exception, CheckpointError)  # `edgefer` exits 2 with its message
+    assert isinstance(again.exception, RunExists)  # a CheckpointError: `edgefer` exits 2 with its message
+    assert again.exception.place == (1, 0)
     assert (out / "pruned" / "model.safetensors").stat().st_mtime_ns == pruned
     resumed = CliRunner().invoke(app, [*args, "--resume", "--threads", "1"])  # finished: nothing left to do
     assert resumed.exit_code == 0, resumed.output

@@ -21,6 +21,7 @@ from edgefer.data import FER2013_CLASSES, FaceData, Preprocess, resize_once
 from edgefer.train import (
     RECIPES,
     CheckpointError,
+    RunExists,
     TrainSet,
     evaluate,
     load_checkpoint,
@@ -109,8 +110,9 @@ def test_training_into_a_folder_that_holds_a_run_is_refused_and_the_run_is_kept(
     shutil.copytree(out, tmp_path / "run")
     before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
     assert saved_place(tmp_path / "run") == (2, 0) and saved_place(tmp_path / "empty") is None
-    with pytest.raises(CheckpointError, match="holds a run"):
+    with pytest.raises(RunExists) as refused:  # a CheckpointError that says where the run stopped
         _train(data, tmp_path / "run")
+    assert refused.value.place == (2, 0) and isinstance(refused.value, CheckpointError)
     assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == before
 
 

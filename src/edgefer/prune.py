@@ -106,14 +106,14 @@ def prune_checkpoint(
     params and MACs before and after, the branch widths, and the accuracy right after pruning."""
     from .bench.profiling import count_macs, count_params
     from .loading import load_model, save_checkpoint
-    from .train import RECIPES, CheckpointError, evaluate, saved_place, train
+    from .train import RECIPES, RunExists, evaluate, saved_place, train
 
     if finetune_epochs > 0 and data is None:
         raise ValueError("fine-tuning needs data (or finetune_epochs=0)")
     out = Path(out)
     place = saved_place(out) if finetune_epochs > 0 else None
     if place is not None and not resume:  # refused before out/pruned is rewritten
-        raise CheckpointError(f"{out} holds a fine-tune: resume it, or prune into another folder")
+        raise RunExists(out, place)
     resume = place is not None  # --resume with nothing to resume: start
     model = load_model(checkpoint, "torch")
     net, meta = model.net, model.meta

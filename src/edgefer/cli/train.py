@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from ..data import fer2013_train_val, ferplus_as_fer2013, ferplus_votes
 from ..pretrained import resolve_checkpoint
-from ..train import RECIPES, TrainingInterrupted, saved_place
+from ..train import RECIPES, RunExists, TrainingInterrupted, saved_place
 from ..train import train as train_model
 from .options import ThreadsOpt
 
@@ -152,12 +152,8 @@ def train(
     place = saved_place(out)
     if auto_resume:
         resume = place is not None
-    elif place is not None and not resume:
-        raise typer.BadParameter(
-            f"{out} holds a run (stopped after {place[0]} epochs and {place[1]} steps): pass --resume to continue "
-            "it, or another --out",
-            param_hint="--out",
-        )
+    elif place is not None and not resume:  # refused before the data is loaded
+        raise typer.BadParameter(f"{RunExists(out, place)} (--resume continues it)", param_hint="--out")
     if threads:
         torch.set_num_threads(threads)
     rank = _init_distributed()

@@ -1,7 +1,7 @@
 """Training, evaluation, metrics and checkpoints."""
 
 from ..loading.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .engine import TrainingInterrupted, TrainSet, evaluate, predict_logits, saved_place, train
+from .engine import RunExists, TrainingInterrupted, TrainSet, evaluate, predict_logits, saved_place, train
 from .metrics import classification_report
 from .recipes import RECIPES, Recipe, recipe_from_meta
 
@@ -9,6 +9,7 @@ __all__ = [
     "RECIPES",
     "CheckpointError",
     "Recipe",
+    "RunExists",
     "TrainSet",
     "TrainingInterrupted",
     "classification_report",

@@ -42,8 +42,8 @@ def cross_validate(
     results = []
     for i, (train_index, test_index) in enumerate(subject_folds(data.subjects, k=folds, seed=seed)):
         fold_dir = out / f"fold{i:02d}"
-        done = _epochs_done(fold_dir) if resume else 0
-        if done < recipe.epochs:
+        place = saved_place(fold_dir) if resume else None  # a fold stopped within its first epoch too
+        if place is None or place < (recipe.epochs, 0):
             train(
                 model_name,
                 data.subset(train_index),
@@ -53,7 +53,7 @@ def cross_validate(
                 overrides=overrides,
                 init=init,
                 seed=seed + i,
-                resume=resume and saved_place(fold_dir) is not None,  # a fold stopped in its first epoch too
+                resume=place is not None,
                 data_note=f"fold {i + 1}/{folds}, subject-disjoint, seed {seed}",
             )
         metrics = json.loads((fold_dir / "last" / "model.json").read_text())["metrics"]
@@ -70,11 +70,3 @@ def cross_validate(
     }
     (out / "crossval.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def _epochs_done(fold_dir: Path) -> int:
-    """Epochs a fold's last checkpoint has (0 when it has none that can be resumed)."""
-    last = fold_dir / "last"
-    if not (last / "model.json").is_file() or not (last / "train_state.pt").is_file():
-        return 0
-    return int(json.loads((last / "model.json").read_text())["metrics"]["epoch"])
