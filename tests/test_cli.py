@@ -111,4 +111,8 @@ def test_ensemble_writes_a_mirrored_checkpoint_and_needs_two_members_unless_mirr
     assert runner.invoke(app, [*alone[:-1], str(eighth), "--weights", "int8"]).exit_code == 0
     assert load_model(eighth).meta.extra["weights_dtype"] == "int8"
     assert (eighth / "model.safetensors").stat().st_size < 0.8 * (half / "model.safetensors").stat().st_size
-    assert runner.invoke(app, [*alone[:-1], str(tmp_path / "x"), "--weights", "int4"]).exit_code == 2
+    sixteenth = tmp_path / "int4"
+    assert runner.invoke(app, [*alone[:-1], str(sixteenth), "--weights", "int4"]).exit_code == 0
+    assert load_model(sixteenth).meta.extra["weights_dtype"] == "int4"
+    assert (sixteenth / "model.safetensors").stat().st_size < 0.7 * (eighth / "model.safetensors").stat().st_size
+    assert runner.invoke(app, [*alone[:-1], str(tmp_path / "x"), "--weights", "int2"]).exit_code == 2

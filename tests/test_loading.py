@@ -117,27 +117,66 @@ def test_int8_weights_quarter_the_convolutions_and_load_back_as_the_rounded_mode
 
         rounded = round_as_stored(net, torch.int8)
         torch.testing.assert_close(rounded(x), small.net(x), rtol=1e-6, atol=1e-6)
-    with pytest.raises(ValueError, match="float32, float16 or int8"):
+    with pytest.raises(ValueError, match="float32, float16, int8 or int4"):
         save_checkpoint(tmp_path / "bad", net, META, dtype=torch.bfloat16)
 
 
-def test_int8_weights_with_broken_scales_are_a_checkpoint_error(tmp_path):
+def test_int4_weights_take_an_eighth_and_load_back_as_the_rounded_model(tmp_path):
+    torch.manual_seed(0)
+    net = build("resnet18", num_classes=7).eval()
+    size_ratio, small = _stored_smaller(tmp_path, net, torch.int4)
+    assert 0.12 < size_ratio < 0.14  # half a byte a weight, plus one scale per output channel
+    x = torch.randn(4, 3, 64, 64)
+    with torch.inference_mode():
+        assert not torch.equal(small.net(x), net(x))  # the weights were rounded, not kept
+        # a weight is one of 15 levels of its output channel: at most half a level from the original
+        for w, q in ((net.conv1[0].weight, small.net.conv1[0].weight), (net.fc.weight, small.net.fc.weight)):
+            step = w.abs().amax(dim=tuple(range(1, w.dim())), keepdim=True) / 7
+            assert ((w - q).abs() <= step / 2 + 1e-6).all()
+            assert all(len(torch.unique(row)) <= 15 for row in q)
+        # the largest weight of each output channel is stored exactly (its level is +-7)
+        w, q = net.layer1[0].conv2.weight.flatten(1), small.net.layer1[0].conv2.weight.flatten(1)
+        top = w.abs().argmax(1, keepdim=True)
+        torch.testing.assert_close(q.gather(1, top), w.gather(1, top))
+        from edgefer.loading import round_as_stored
+
+        rounded = round_as_stored(net, torch.int4)
+        torch.testing.assert_close(rounded(x), small.net(x), rtol=1e-6, atol=1e-6)
+
+
+def test_an_odd_number_of_int4_weights_per_channel_round_trips():
+    from edgefer.loading.checkpoint import _restored, _stored
+
+    w = torch.randn(3, 5, 3, 1)  # 15 weights a channel: the last byte holds one
+    stored = _stored({"w": w}, torch.int4)
+    assert stored["w"].dtype == torch.uint8 and stored["w"].shape == (3, 8)
+    back = _restored(stored, "int4", {"w": w.shape})["w"]
+    step = w.abs().amax(dim=(1, 2, 3), keepdim=True) / 7
+    assert back.shape == w.shape and ((w - back).abs() <= step / 2 + 1e-6).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int4])
+def test_quantised_weights_with_broken_scales_are_a_checkpoint_error(tmp_path, dtype):
     from safetensors.torch import load_file, save_file
 
-    save_checkpoint(tmp_path / "int8", build("mini_xception", num_classes=7), META, dtype=torch.int8)
-    path = tmp_path / "int8" / "model.safetensors"
+    name = str(dtype).removeprefix("torch.")
+    save_checkpoint(tmp_path / name, build("mini_xception", num_classes=7), META, dtype=dtype)
+    path = tmp_path / name / "model.safetensors"
     good = load_file(path)
     key = next(k for k in good if k.endswith(":scale"))
     weight = key.removesuffix(":scale")
     broken = {
         "one scale per output channel": {**good, key: good[key][:-1]},  # one scale short
-        "INT8 weights without their scales": {k: v for k, v in good.items() if k != key},
+        f"{name.upper()} weights without their scales": {k: v for k, v in good.items() if k != key},
         "scales without their weights": {k: v for k, v in good.items() if k != weight},
+        "Unexpected key": {**good, "extra.weight": good[weight].clone(), "extra.weight:scale": good[key].clone()},
     }
+    if dtype == torch.int4:  # a byte short of the packed weights
+        broken["expected INT4 weights"] = {**good, weight: good[weight][:, :-1].contiguous()}
     for message, state in broken.items():
         save_file(state, path)
         with pytest.raises(CheckpointError, match=message):
-            load_model(tmp_path / "int8")
+            load_model(tmp_path / name)
 
 
 @pytest.mark.slow

@@ -11,8 +11,9 @@ this is how flip TTA reaches ``full-large`` (twice the compute, in the cloud). A
 is unchanged by flipping its input, so it is scored without further TTA.
 
 ``--weights float16`` stores the weights at half precision (half the size on disk), ``--weights int8``
-the convolutions and linear layers at 8 bits with a scale per output channel (a quarter); either
-way they load back into a float32 model, and the score ``--data`` gives is that of the stored weights.
+the convolutions and linear layers at 8 bits with a scale per output channel (a quarter), ``int4`` at
+4 bits (an eighth); however stored, they load back into a float32 model, and the score ``--data`` gives
+is that of the stored weights.
 It is saved as an ordinary checkpoint, so ``evaluate``, ``export``, ``serve --large`` and the edge
 runtime take it. With ``--data`` it is scored on PublicTest and the score is stored with it.
 """
@@ -39,7 +40,8 @@ def ensemble(
     weights: Annotated[
         WeightsDtype,
         typer.Option(
-            help="Store the weights as float32, float16 (half the size) or int8 (a quarter); all load as float32."
+            help="Store the weights as float32, float16 (half the size), int8 (a quarter) or int4 (an eighth); "
+            "all load as float32."
         ),
     ] = WeightsDtype.float32,
 ) -> None:

@@ -35,7 +35,7 @@ ConfidenceMeasure = _choices("ConfidenceMeasure", MEASURES)
 Engine = _choices("Engine", ("local", "ray"))
 Tracker = _choices("Tracker", (*TRACKERS, "none"))
 Smoothing = _choices("Smoothing", SMOOTHERS)
-WeightsDtype = _choices("WeightsDtype", ("float32", "float16", "int8"))
+WeightsDtype = _choices("WeightsDtype", ("float32", "float16", "int8", "int4"))
 
 CheckpointOpt = Annotated[
     str,

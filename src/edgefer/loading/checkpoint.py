@@ -8,10 +8,12 @@ An ensemble (:class:`edgefer.models.ensemble.Ensemble`) is a checkpoint too: its
 list each member's, and its weights hold every member's under ``members.<i>.``.
 
 A shipped model may store its weights smaller than it runs them (``weights_dtype`` in
-``model.json``): ``float16``, or ``int8``, where every convolution and linear weight is quantised
+``model.json``): ``float16``; ``int8``, where every convolution and linear weight is quantised
 symmetrically per output channel (255 levels between -max|w| and max|w| of the channel; the scales
-are stored beside it as ``<name>:scale``) and the other floating-point tensors are float16. Either
-way the model is built and run in float32: loading casts or dequantises them back.
+are stored beside it as ``<name>:scale``) and the other floating-point tensors are float16; or
+``int4``, the same with 15 levels, two weights a byte (the weight flattened per output channel, each
+level + 8 in a nibble, the first in the low one). Whatever the storage, the model is built and run
+in float32: loading casts or dequantises the weights back.
 """
 
 from __future__ import annotations
@@ -72,12 +74,16 @@ def make_ensemble(members: list[nn.Module], sizes: list[int], *, mirror: bool = 
     return ensemble
 
 
+LEVELS = {torch.int8: 127, torch.int4: 7}  # symmetric levels either side of 0 (255 or 15 in all)
+
+
 def _stored(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
     """The tensors to write for ``dtype`` (None: as they are)."""
     if dtype is None:
         return state
-    if dtype != torch.int8:
+    if dtype not in LEVELS:
         return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    top = LEVELS[dtype]
     stored = {}
     for key, value in state.items():
         if not value.is_floating_point():
@@ -85,33 +91,53 @@ def _stored(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[s
         elif value.dim() < 2:  # biases, BatchNorm: few numbers, kept at float16
             stored[key] = value.to(torch.float16)
         else:
-            w = value.float()
-            scale = w.abs().amax(dim=tuple(range(1, w.dim()))).clamp(min=1e-12) / 127.0
-            levels = torch.round(w / scale.view(-1, *[1] * (w.dim() - 1)))
-            stored[key] = levels.clamp(-127, 127).to(torch.int8)
+            w = value.float().reshape(len(value), -1)
+            scale = w.abs().amax(dim=1).clamp(min=1e-12) / top
+            levels = torch.round(w / scale[:, None]).clamp(-top, top).to(torch.int8)
+            stored[key] = levels.reshape(value.shape) if dtype == torch.int8 else _nibbles(levels)
             stored[key + SCALE] = scale
     return stored
 
 
-def _restored(state: dict[str, torch.Tensor], weights_dtype: str | None) -> dict[str, torch.Tensor]:
-    """What :func:`_stored` wrote, as float32 tensors for ``load_state_dict`` (which casts float16 itself)."""
-    if weights_dtype != "int8":
+def _nibbles(levels: torch.Tensor) -> torch.Tensor:
+    """(out, n) levels in [-7, 7] -> (out, ceil(n / 2)) uint8, two a byte."""
+    codes = (levels + 8).to(torch.uint8)
+    if codes.shape[1] % 2:
+        codes = torch.nn.functional.pad(codes, (0, 1))
+    return codes[:, 0::2] | (codes[:, 1::2] << 4)
+
+
+def _unnibbled(packed: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """What :func:`_nibbles` packed, as int8 levels of ``shape``."""
+    codes = torch.stack([packed & 15, packed >> 4], dim=2).reshape(len(packed), -1)
+    return (codes[:, : shape[1:].numel()].to(torch.int8) - 8).reshape(shape)
+
+
+def _restored(
+    state: dict[str, torch.Tensor], weights_dtype: str | None, shapes: dict[str, torch.Size]
+) -> dict[str, torch.Tensor]:
+    """What :func:`_stored` wrote, as float32 tensors for ``load_state_dict`` (which casts float16 itself);
+    ``shapes`` are the model's (INT4 weights are stored flat)."""
+    if weights_dtype not in ("int8", "int4"):
         return state
+    stored_as = torch.int8 if weights_dtype == "int8" else torch.uint8
     restored = {}
     for key, value in state.items():
         if key.endswith(SCALE):
             if key.removesuffix(SCALE) not in state:
                 raise ValueError(f"{key}: scales without their weights")
             continue
-        scale = state.get(key + SCALE)
-        if scale is None:
-            if value.dtype == torch.int8:
-                raise ValueError(f"{key}: INT8 weights without their scales")
+        scale, shape = state.get(key + SCALE), shapes.get(key)
+        if scale is None or shape is None:  # not quantised, or not the model's (load_state_dict says so)
+            if scale is None and value.dtype == stored_as:
+                raise ValueError(f"{key}: {weights_dtype.upper()} weights without their scales")
             restored[key] = value
-        elif value.dtype != torch.int8 or scale.shape != value.shape[:1]:
-            raise ValueError(f"{key}: expected INT8 weights with one scale per output channel")
-        else:
-            restored[key] = value.float() * scale.float().view(-1, *[1] * (value.dim() - 1))
+            continue
+        rows = (shape[0], (shape[1:].numel() + 1) // 2) if weights_dtype == "int4" else shape
+        if value.dtype != stored_as or value.shape != rows or scale.shape != shape[:1]:
+            raise ValueError(f"{key}: expected {weights_dtype.upper()} weights with one scale per output channel")
+        levels = value if weights_dtype == "int8" else _unnibbled(value, shape)
+        restored[key] = levels.float() * scale.float().view(-1, *[1] * (len(shape) - 1))
     return restored
 
 
@@ -119,7 +145,8 @@ def round_as_stored(model: nn.Module, dtype: torch.dtype | None) -> nn.Module:
     """Round ``model``'s weights in place as :func:`save_checkpoint` would store them at ``dtype``,
     so that a score taken now is the stored model's."""
     state = model.state_dict()
-    model.load_state_dict(_restored(_stored(state, dtype), str(dtype).removeprefix("torch.")))
+    shapes = {k: v.shape for k, v in state.items()}
+    model.load_state_dict(_restored(_stored(state, dtype), str(dtype).removeprefix("torch."), shapes))
     return model
 
 
@@ -128,13 +155,13 @@ def save_checkpoint(
 ) -> Path:
     """Write weights and metadata atomically enough (write, then rename) that a crash never half-writes.
 
-    ``dtype`` (``torch.float16`` or ``torch.int8``) stores the weights smaller, for a shipped model:
-    float16 halves the file, int8 quarters its convolutions and linear layers (see the module's
-    docstring). :func:`load_checkpoint` builds the model in float32 as always and restores them.
-    Integer buffers keep their type.
+    ``dtype`` (``torch.float16``, ``torch.int8`` or ``torch.int4``) stores the weights smaller, for a
+    shipped model: float16 halves the file, int8 quarters its convolutions and linear layers, int4
+    takes an eighth (see the module's docstring). :func:`load_checkpoint` builds the model in float32
+    as always and restores them. Integer buffers keep their type.
     """
-    if dtype not in (None, torch.float32, torch.float16, torch.int8):
-        raise ValueError(f"weights are stored as float32, float16 or int8, not {dtype}")
+    if dtype not in (None, torch.float32, torch.float16, torch.int8, torch.int4):
+        raise ValueError(f"weights are stored as float32, float16, int8 or int4, not {dtype}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = {**meta, "build": model.build_args}
@@ -173,7 +200,8 @@ def load_checkpoint(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{folder / WEIGHTS}: unreadable weights ({exc})") from None
     try:
-        model.load_state_dict(_restored(state, meta.get("weights_dtype")))
+        shapes = {k: v.shape for k, v in model.state_dict().items()}
+        model.load_state_dict(_restored(state, meta.get("weights_dtype"), shapes))
     except (RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{folder}: weights do not match {meta['build']}: {exc}") from None
     return model.eval(), meta
