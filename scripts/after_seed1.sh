@@ -18,3 +18,5 @@ scripts/make_large_two_seeds.sh $X2
 .venv/bin/python benchmarks/cross_dataset.py large=default-large r18s0=$S0 r18s1=$S1 "r18x2=$S0+$S1" \
   large_x2_int4=$X2 --json docs/cloud_two_seeds.json
 .venv/bin/python benchmarks/paired_test.py default-large $X2 --json docs/large_x2_int4_vs_large.json
+.venv/bin/python benchmarks/training_curves.py "seed 0 (GPU)=docs/training_gpu_strong_resnet18_96.csv" \
+  "seed 1=runs/long/resnet18_96_seed1/log.csv" --plot docs/resnet18_96_seeds.png --json docs/resnet18_96_seeds.json
