@@ -12,10 +12,8 @@
 set -e
 cd "$(dirname "$0")/.."
 D=../shared/data/fer2013/fer2013.csv.gz
-pruned=runs/r18p0.125
-[ -f $pruned/pruned/model.json ] || .venv/bin/edgefer prune --checkpoint runs/gpu/resnet18_96/last --ratio 0.125 \
-  --finetune-epochs 0 --data $D --out $pruned
-scripts/pipeline_finetune.sh r18p125 2 $pruned/pruned   # a finished fine-tune returns at once
+source scripts/prune_pipeline.sh
+prune_and_finetune runs/gpu/resnet18_96/last runs/r18p0.125 r18p125
 out=src/edgefer/weights/default-large
 .venv/bin/edgefer ensemble runs/long/r18p125_pipeline/last --out "$out" --weights int8 --data $D
 # name what it was made of, not paths that only exist on the machine that built it

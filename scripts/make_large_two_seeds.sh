@@ -11,11 +11,7 @@ set -e
 cd "$(dirname "$0")/.."
 D=../shared/data/fer2013/fer2013.csv.gz
 out=${1:-runs/large_x2_int4}
-prune_and_finetune() {  # FROM PRUNED RUN
-  [ -f "$2/pruned/model.json" ] || .venv/bin/edgefer prune --checkpoint "$1" --ratio 0.125 --finetune-epochs 0 \
-    --data $D --out "$2"
-  scripts/pipeline_finetune.sh "$3" 2 "$2/pruned"
-}
+source scripts/prune_pipeline.sh
 prune_and_finetune runs/gpu/resnet18_96/last runs/r18p0.125 r18p125
 prune_and_finetune runs/long/resnet18_96_seed1/last runs/r18s1p0.125 r18s1p125
 .venv/bin/edgefer ensemble runs/long/r18p125_pipeline/last runs/long/r18s1p125_pipeline/last --out "$out" \

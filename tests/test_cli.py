@@ -107,12 +107,12 @@ def test_ensemble_writes_a_mirrored_checkpoint_and_needs_two_members_unless_mirr
     half = tmp_path / "half"
     assert runner.invoke(app, [*alone[:-1], str(half), "--weights", "float16"]).exit_code == 0
     assert (half / "model.safetensors").stat().st_size < 0.55 * (tmp_path / "one" / "model.safetensors").stat().st_size
-    eighth = tmp_path / "int8"
-    assert runner.invoke(app, [*alone[:-1], str(eighth), "--weights", "int8"]).exit_code == 0
-    assert load_model(eighth).meta.extra["weights_dtype"] == "int8"
-    assert (eighth / "model.safetensors").stat().st_size < 0.8 * (half / "model.safetensors").stat().st_size
-    sixteenth = tmp_path / "int4"
-    assert runner.invoke(app, [*alone[:-1], str(sixteenth), "--weights", "int4"]).exit_code == 0
-    assert load_model(sixteenth).meta.extra["weights_dtype"] == "int4"
-    assert (sixteenth / "model.safetensors").stat().st_size < 0.7 * (eighth / "model.safetensors").stat().st_size
+    int8_dir = tmp_path / "int8"
+    assert runner.invoke(app, [*alone[:-1], str(int8_dir), "--weights", "int8"]).exit_code == 0
+    assert load_model(int8_dir).meta.extra["weights_dtype"] == "int8"
+    assert (int8_dir / "model.safetensors").stat().st_size < 0.8 * (half / "model.safetensors").stat().st_size
+    int4_dir = tmp_path / "int4"
+    assert runner.invoke(app, [*alone[:-1], str(int4_dir), "--weights", "int4"]).exit_code == 0
+    assert load_model(int4_dir).meta.extra["weights_dtype"] == "int4"
+    assert (int4_dir / "model.safetensors").stat().st_size < 0.7 * (int8_dir / "model.safetensors").stat().st_size
     assert runner.invoke(app, [*alone[:-1], str(tmp_path / "x"), "--weights", "int2"]).exit_code == 2

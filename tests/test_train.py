@@ -1,5 +1,6 @@
 """Training on synthetic data: the loss falls, checkpoints reload exactly, resume continues."""
 
+import copy
 import csv
 import dataclasses
 import importlib.util
@@ -224,6 +225,25 @@ def test_finetune_gets_a_new_head_and_keeps_the_backbone(run, data, tmp_path):
     assert model.fc.out_features == 2 and meta["classes"] == ["a", "b"] and meta["init"] == str(out / "last")
     assert meta["recipe"]["lr"] == 0.001 and meta["recipe"]["schedule"] == "constant"
     assert meta["preprocess"]["size"] == 48  # the base checkpoint's input size
+
+
+def test_init_from_a_one_member_ensemble_trains_its_network(run, data, tmp_path):
+    """--init default-large: the cloud's model is one network stored as a mirrored ensemble; a run starts from
+    that network (the mirror is TTA, not weights). An ensemble of two has no one network to start from."""
+    from edgefer.loading import make_ensemble, save_checkpoint
+
+    out, _ = run
+    member, meta = load_checkpoint(out / "last")
+    save_checkpoint(tmp_path / "one", make_ensemble([member], [48], mirror=True), meta)
+    frozen = dataclasses.replace(RECIPE, epochs=1, lr=0.0, weight_decay=0.0)  # no step moves a weight
+    train("ignored", *data, tmp_path / "run", recipe=frozen, init=tmp_path / "one", new_head=False)
+    model, meta = load_checkpoint(tmp_path / "run" / "last")
+    assert meta["build"]["name"] == "shufflenet_asp_sfp"  # the network, not an ensemble of it
+    for (name, value), (_, before) in zip(model.named_parameters(), member.named_parameters(), strict=True):
+        torch.testing.assert_close(value, before, msg=name)
+    save_checkpoint(tmp_path / "two", make_ensemble([member, copy.deepcopy(member)], [48, 48]), meta)
+    with pytest.raises(ValueError, match="ensemble of 2"):
+        train("ignored", *data, tmp_path / "run2", recipe=frozen, init=tmp_path / "two", new_head=False)
 
 
 def test_evaluate_cli_reports_json_and_plots(run, data, tmp_path):

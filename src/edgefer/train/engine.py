@@ -339,6 +339,17 @@ def _build_model(model_name: str, overrides: dict[str, Any], recipe: Recipe, num
     return build(model_name, num_classes=num_classes, **overrides)
 
 
+def _one_network(init: str | Path, net: nn.Module, build_args: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+    """The network a run starts from and how to build it: ``net`` itself, or the one member of a one-member
+    ensemble (e.g. ``default-large``, stored mirrored; the mirror is test-time augmentation, not weights)."""
+    if build_args.get("name") != "ensemble":
+        return net, dict(build_args)
+    members = build_args.get("members", [])
+    if len(members) != 1:
+        raise ValueError(f"{init} is an ensemble of {len(members)} networks; --init starts from one network")
+    return net.members[0], dict(members[0])
+
+
 def _initial_model(
     model_name: str,
     overrides: dict[str, Any],
@@ -353,11 +364,13 @@ def _initial_model(
         model = _build_model(model_name, overrides, recipe, num_classes)
         return model, recipe, Preprocess.fit(train_data.images, recipe.input_size)
     base = load_model(init, "torch")
-    build_args = {k: v for k, v in base.meta.build.items() if k not in ("name", "num_classes")}
-    model = build(base.meta.name, num_classes=num_classes, **build_args)
+    net, build_args = _one_network(init, base.net, base.meta.build)
+    name = build_args.pop("name")
+    build_args.pop("num_classes", None)
+    model = build(name, num_classes=num_classes, **build_args)
     size = base.preprocess.size
     if new_head:
-        state = {k: v for k, v in base.net.state_dict().items() if not k.startswith("fc.")}
+        state = {k: v for k, v in net.state_dict().items() if not k.startswith("fc.")}
         model.load_state_dict(state, strict=False)  # everything but the new head
         pre = Preprocess.fit(train_data.images, size)
     else:
@@ -366,7 +379,7 @@ def _initial_model(
                 f"{init} was trained on classes {base.classes}, the data has {list(train_data.classes)}; "
                 "keeping its head needs the same classes"
             )
-        model.load_state_dict(base.net.state_dict())
+        model.load_state_dict(net.state_dict())
         pre = base.preprocess  # the same model on the same task: the same normalisation
     return model, replace(recipe, input_size=size), pre
 
