@@ -104,6 +104,11 @@ def test_ensemble_writes_a_mirrored_checkpoint_and_needs_two_members_unless_mirr
     alone = ["ensemble", str(tiny_checkpoint), "--out", str(tmp_path / "one")]
     assert runner.invoke(app, [*alone, "--no-mirror"]).exit_code == 2
     assert runner.invoke(app, alone).exit_code == 0  # one model and its mirror image
+    # that one-member ensemble (as default-large is) joins another as its network, not as a nested ensemble
+    pair = tmp_path / "pair"
+    joined = runner.invoke(app, ["ensemble", str(tmp_path / "one"), str(tiny_checkpoint), "--out", str(pair)])
+    assert joined.exit_code == 0, joined.output
+    assert [m["name"] for m in load_model(pair).meta.build["members"]] == [large.meta.build["members"][0]["name"]] * 2
     half = tmp_path / "half"
     assert runner.invoke(app, [*alone[:-1], str(half), "--weights", "float16"]).exit_code == 0
     assert (half / "model.safetensors").stat().st_size < 0.55 * (tmp_path / "one" / "model.safetensors").stat().st_size

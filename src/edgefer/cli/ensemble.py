@@ -49,7 +49,7 @@ def ensemble(
     import torch
 
     from ..data import load_test_split
-    from ..loading import load_model, make_ensemble, round_as_stored, save_checkpoint
+    from ..loading import load_model, make_ensemble, round_as_stored, save_checkpoint, sole_member
     from ..train import evaluate
 
     if len(members) < 2 and not mirror:
@@ -64,7 +64,8 @@ def ensemble(
         if (model.preprocess.mean, model.preprocess.std) != (models[0].preprocess.mean, models[0].preprocess.std):
             raise typer.BadParameter(f"{path} normalises differently from {members[0]}: train them on the same data")
     largest = max(models, key=lambda m: m.preprocess.size)
-    net = make_ensemble([m.net for m in models], [m.preprocess.size for m in models], mirror=mirror)
+    # a one-member ensemble (default-large) joins as its network: the new ensemble's own --mirror is its TTA
+    net = make_ensemble([sole_member(m.net) for m in models], [m.preprocess.size for m in models], mirror=mirror)
     meta = {
         "classes": classes,
         "preprocess": largest.preprocess.as_dict(),

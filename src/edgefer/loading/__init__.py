@@ -13,6 +13,7 @@ from .checkpoint import (
     make_ensemble,
     round_as_stored,
     save_checkpoint,
+    sole_member,
     update_meta,
 )
 from .exported import ExportedNet, ExportError, Runner
@@ -36,6 +37,7 @@ __all__ = [
     "resolve",
     "round_as_stored",
     "save_checkpoint",
+    "sole_member",
     "update_meta",
     "wrap_model",
 ]

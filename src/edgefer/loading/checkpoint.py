@@ -41,6 +41,7 @@ __all__ = [
     "round_as_stored",
     "save_checkpoint",
     "save_train_state",
+    "sole_member",
     "update_meta",
 ]
 
@@ -72,6 +73,14 @@ def make_ensemble(members: list[nn.Module], sizes: list[int], *, mirror: bool = 
         "mirror": bool(mirror),
     }
     return ensemble
+
+
+def sole_member(model: nn.Module) -> nn.Module:
+    """The network inside a one-member ensemble, such as ``default-large`` (one network stored mirrored: the
+    mirror is test-time augmentation, not weights); any other model as it is."""
+    if isinstance(model, Ensemble) and len(model.members) == 1:
+        return model.members[0]
+    return model
 
 
 LEVELS = {torch.int8: 127, torch.int4: 7}  # symmetric levels either side of 0 (255 or 15 in all)

@@ -31,8 +31,9 @@ from ..data import FaceData, Preprocess, crop_flip, resize_once
 from ..data.photometric import erase, photometric
 from ..data.transforms import tta_views
 from ..loading import load_model
-from ..loading.checkpoint import CheckpointError, save_checkpoint, save_train_state
+from ..loading.checkpoint import CheckpointError, save_checkpoint, save_train_state, sole_member
 from ..models import FERNet, build
+from ..models.ensemble import Ensemble
 from ..models.registry import resolve_config
 from .distill import Teacher, distillation_loss
 from .metrics import classification_report
@@ -339,17 +340,6 @@ def _build_model(model_name: str, overrides: dict[str, Any], recipe: Recipe, num
     return build(model_name, num_classes=num_classes, **overrides)
 
 
-def _one_network(init: str | Path, net: nn.Module, build_args: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
-    """The network a run starts from and how to build it: ``net`` itself, or the one member of a one-member
-    ensemble (e.g. ``default-large``, stored mirrored; the mirror is test-time augmentation, not weights)."""
-    if build_args.get("name") != "ensemble":
-        return net, dict(build_args)
-    members = build_args.get("members", [])
-    if len(members) != 1:
-        raise ValueError(f"{init} is an ensemble of {len(members)} networks; --init starts from one network")
-    return net.members[0], dict(members[0])
-
-
 def _initial_model(
     model_name: str,
     overrides: dict[str, Any],
@@ -364,10 +354,11 @@ def _initial_model(
         model = _build_model(model_name, overrides, recipe, num_classes)
         return model, recipe, Preprocess.fit(train_data.images, recipe.input_size)
     base = load_model(init, "torch")
-    net, build_args = _one_network(init, base.net, base.meta.build)
-    name = build_args.pop("name")
-    build_args.pop("num_classes", None)
-    model = build(name, num_classes=num_classes, **build_args)
+    net = sole_member(base.net)  # default-large: its one network
+    if isinstance(net, Ensemble):
+        raise ValueError(f"{init} is an ensemble of {len(net.members)} networks; --init starts from one network")
+    build_args = {k: v for k, v in net.build_args.items() if k not in ("name", "num_classes")}
+    model = build(net.build_args["name"], num_classes=num_classes, **build_args)
     size = base.preprocess.size
     if new_head:
         state = {k: v for k, v in net.state_dict().items() if not k.startswith("fc.")}
