@@ -2,7 +2,7 @@
 # A second member for the cloud's model from a warm restart of its own network (a snapshot ensemble, Huang et al.
 # 2017): default-large v2's pruned ResNet18 trained again with the `pipeline` recipe (the fine-tune every shipped
 # model gets), another seed (data order, augmentation) and a restart of the learning rate at LR (default 0.05, five
-# times the fine-tune's) decayed by cosine over EPOCHS (default 8). Costs 8 x ~7 min at 2 threads instead of the
+# times the fine-tune's) decayed by cosine over EPOCHS (default 8). Took 1.5 h at 2 threads (2026-12-01) instead of the
 # 60-epoch run a second seed needs (~10 h here; the one begun was lost with its machine, docs/RESULTS.md).
 #   scripts/large_restart.sh [OUT] [LR] [EPOCHS]   # -> OUT (default runs/long/large_restart); resumable: rerun it
 set -e

@@ -93,7 +93,11 @@ def train(
         bool, typer.Option(help="Continue the run in OUT if there is one, else start it (for scripts that are rerun).")
     ] = False,
     init: Annotated[
-        str | None, typer.Option(help="Fine-tune from this checkpoint folder (or 'default') with a new head.")
+        str | None,
+        typer.Option(
+            help="Fine-tune from this checkpoint folder (or 'default', 'default-large': a one-member ensemble "
+            "starts from its network) with a new head."
+        ),
     ] = None,
     keep_head: Annotated[
         bool,
