@@ -2,6 +2,7 @@
 the exported models in `evaluate --runtime`."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -28,6 +29,22 @@ def pair():
 
 
 @pytest.fixture(scope="module")
+def exported(pair, tmp_path_factory):
+    """The tiny model's exports, each made once in this module and shared by the tests that only read
+    them (one dynamo export takes ~10 s here); a test that changes an export copies it first."""
+    made = {}
+
+    def get(fmt: str, precision: str = "fp32", split_after: str | None = None):
+        key = (fmt, precision, split_after)
+        if key not in made:
+            made[key] = tmp_path_factory.mktemp(f"{fmt}-{precision}-{split_after or 'whole'}")
+            export_model(*pair, made[key], fmt=fmt, precision=precision, split_after=split_after)
+        return made[key]
+
+    return get
+
+
+@pytest.fixture(scope="module")
 def real_faces():
     """64 face crops from the packaged photos: shifted, scaled and mirrored variants."""
     detector, crops = get_detector("retinaface"), []
@@ -49,25 +66,23 @@ def _torch_logits(net, meta, faces):
 @pytest.mark.parametrize(
     ("fmt", "precision", "tol"), [("onnx", "fp32", 1e-4), ("onnx", "fp16", 1e-2), ("openvino", "fp32", 1e-4)]
 )
-def test_export_round_trips(pair, tmp_path, fmt, precision, tol):
+def test_export_round_trips(pair, exported, fmt, precision, tol):
     net, meta = pair
     faces = np.random.default_rng(1).integers(0, 256, (8, 48, 48), dtype=np.uint8)
-    export_model(net, meta, tmp_path, fmt=fmt, precision=precision)
-    model = load_model(tmp_path, "openvino" if fmt == "openvino" else "onnxruntime")
+    model = load_model(exported(fmt, precision), "openvino" if fmt == "openvino" else "onnxruntime")
     assert model.classes == CLASSES and model.preprocess == PRE and model.stage_names == net.stage_names
     expected = _torch_logits(net, meta, faces)
     got = _torch_logits(model.net, model.meta, faces)
     assert np.abs(got - expected).max() <= tol * max(1.0, np.abs(expected).max())
 
 
-def test_split_export_writes_three_parts_that_chain_to_the_model(pair, tmp_path):
+def test_split_export_writes_three_parts_that_chain_to_the_model(pair, exported):
     net, meta = pair
-    sidecar = export_model(net, meta, tmp_path, fmt="openvino", split_after="stage2")
+    folder = exported("openvino", split_after="stage2")
+    sidecar = json.loads((folder / "export.json").read_text())
     assert list(sidecar["parts"]) == ["edge_head", "cloud", "edge_tail"]
-    assert all(
-        (tmp_path / f).is_file() and (tmp_path / f).with_suffix(".bin").is_file() for f in sidecar["parts"].values()
-    )
-    runners, _ = read_export(tmp_path, "openvino")
+    assert all((folder / f).is_file() and (folder / f).with_suffix(".bin").is_file() for f in sidecar["parts"].values())
+    runners, _ = read_export(folder, "openvino")
     faces = np.random.default_rng(2).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     x = center(resize_once(faces, PRE.resize), PRE).numpy()
     feature = runners["edge_head"](x)
@@ -97,23 +112,23 @@ def test_int8_needs_calibration_faces(pair, tmp_path):
         export_model(*pair, tmp_path, precision="int8")
 
 
-def test_corrupt_or_mismatched_exports_give_clear_errors(pair, tmp_path):
+def test_corrupt_or_mismatched_exports_give_clear_errors(exported, tmp_path):
     with pytest.raises(ExportError, match="not an export"):
         read_export(tmp_path)
-    export_model(*pair, tmp_path, fmt="onnx")
+    folder = shutil.copytree(exported("onnx"), tmp_path / "export")  # spoilt below
     with pytest.raises(ExportError, match="is an export"):
-        load_model(tmp_path, "torch")
-    (tmp_path / "model.onnx").write_bytes(b"not a model at all")
+        load_model(folder, "torch")
+    (folder / "model.onnx").write_bytes(b"not a model at all")
     with pytest.raises(ExportError, match="cannot load it"):
-        load_model(tmp_path)
-    (tmp_path / "model.onnx").unlink()
+        load_model(folder)
+    (folder / "model.onnx").unlink()
     with pytest.raises(ExportError, match="missing"):
-        load_model(tmp_path)
-    (tmp_path / "export.json").write_text("{not json")
+        load_model(folder)
+    (folder / "export.json").write_text("{not json")
     with pytest.raises(ExportError, match="unreadable"):
-        load_model(tmp_path)
+        load_model(folder)
     with pytest.raises(CheckpointError, match="no such folder"):
-        load_model(tmp_path / "nothing")
+        load_model(folder / "nothing")
     with pytest.raises(ValueError, match="unknown runtime"):
         load_model("default", "tensorrt")
 
@@ -148,18 +163,16 @@ def test_cli_export_then_evaluate_with_onnxruntime(tmp_path):
     assert json.loads(ours.stdout)["n"] == 14
 
 
-def test_edge_runner_and_predict_run_exports(pair, tiny, tmp_path):
+def test_edge_runner_and_predict_run_exports(exported, tiny):
     from edgefer.edge import EdgeRunner
     from edgefer.serving import BackgroundServer, DataPlane, create_app, served_models
 
-    net, meta = pair
-    export_model(net, meta, tmp_path / "whole", fmt="onnx")
-    export_model(net, meta, tmp_path / "split", fmt="onnx", split_after="stage2")
+    whole, split_export = exported("onnx"), exported("onnx", split_after="stage2")
     faces = np.random.default_rng(3).integers(0, 256, (4, 48, 48), dtype=np.uint8)
     reference = EdgeRunner(tiny)
-    edge = EdgeRunner(tmp_path / "whole", runtime="onnxruntime", threads=1)
+    edge = EdgeRunner(whole, runtime="onnxruntime", threads=1)
     with BackgroundServer(create_app(DataPlane(served_models(tiny), max_delay_ms=0))) as srv:
-        split = EdgeRunner(tmp_path / "split", strategy="split", cloud_url=srv.url, codec="fp32", runtime="onnxruntime")
+        split = EdgeRunner(split_export, strategy="split", cloud_url=srv.url, codec="fp32", runtime="onnxruntime")
         for face in faces:
             expected = reference.predict(face).logits
             assert np.abs(edge.predict(face).logits - expected).max() < 1e-4
@@ -167,26 +180,24 @@ def test_edge_runner_and_predict_run_exports(pair, tiny, tmp_path):
             assert not got.fallback and np.abs(got.logits - expected).max() < 1e-4
         split.close()
     with pytest.raises(ValueError, match="cannot be split after 'stage2'"):
-        EdgeRunner(tmp_path / "whole", strategy="split", cloud_url="http://127.0.0.1:9", runtime="onnxruntime")
+        EdgeRunner(whole, strategy="split", cloud_url="http://127.0.0.1:9", runtime="onnxruntime")
     with pytest.raises(ValueError, match="needs a PyTorch checkpoint"):
-        EdgeRunner(tmp_path / "whole", strategy="auto", cloud_url="http://127.0.0.1:9", runtime="onnxruntime")
+        EdgeRunner(whole, strategy="auto", cloud_url="http://127.0.0.1:9", runtime="onnxruntime")
 
     photo = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     result = CliRunner().invoke(
-        app, ["predict", photo, "--json", "--checkpoint", str(tmp_path / "whole"), "--runtime", "onnxruntime"]
+        app, ["predict", photo, "--json", "--checkpoint", str(whole), "--runtime", "onnxruntime"]
     )
     assert result.exit_code == 0, result.output
     (face,) = json.loads(result.stdout)["faces"]
     assert face["label"] in CLASSES
 
 
-def test_serve_an_export_full_and_split(pair, tiny, tmp_path):
+def test_serve_an_export_full_and_split(exported, tiny):
     from edgefer.edge import EdgeRunner
     from edgefer.serving import BackgroundServer, DataPlane, create_app, served_models
 
-    net, meta = pair
-    export_model(net, meta, tmp_path, fmt="openvino", split_after="stage2")
-    models = served_models(load_model(tmp_path))
+    models = served_models(load_model(exported("openvino", split_after="stage2")))
     assert set(models) == {"full", "split-stage2"}
     faces = np.random.default_rng(4).integers(0, 256, (3, 48, 48), dtype=np.uint8)
     reference = EdgeRunner(tiny)

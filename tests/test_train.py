@@ -334,6 +334,22 @@ def test_train_cli_on_a_tiny_fer2013_csv_with_resume(tmp_path):
     assert meta["metrics"]["epoch"] == 2 and meta["data"]["train"].endswith("fer2013.csv:Training")
 
 
+def test_train_cli_fine_tunes_at_the_checkpoints_size_unless_input_size_is_given(tmp_path):
+    """A fine-tune keeps its checkpoint's input size and normalisation; --input-size trains it at another size."""
+    csv_path = tiny_fer2013_csv(tmp_path)
+    base = ["train", "shufflenet", "--data", str(csv_path), "--epochs", "1", "--threads", "1"]
+    first = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "base"), "--input-size", "48"])
+    assert first.exit_code == 0, first.output
+    init = ["--recipe", "finetune", "--init", str(tmp_path / "base" / "last"), "--keep-head"]
+    for name, size in (("kept", []), ("larger", ["--input-size", "64"])):
+        result = CliRunner().invoke(app, [*base, *init, *size, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+    pre = {n: json.loads((tmp_path / n / "last" / "model.json").read_text())["preprocess"] for n in ("base", "kept")}
+    larger = json.loads((tmp_path / "larger" / "last" / "model.json").read_text())
+    assert pre["kept"] == pre["base"] and pre["base"]["size"] == 48
+    assert larger["preprocess"] == {**pre["base"], "size": 64} and larger["recipe"]["input_size"] == 64
+
+
 def test_train_cli_votes_weight_overrides_the_recipe_and_needs_the_votes(tmp_path):
     csv_path = tiny_fer2013_csv(tmp_path)  # 140 Training rows, then 20 PublicTest
     header = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"

@@ -80,7 +80,9 @@ def train(
     out: Annotated[Path, typer.Option(help="Run folder: log.csv, last/ and best/ checkpoints.")],
     recipe: Annotated[str, typer.Option(help=f"One of {', '.join(RECIPES)}.")] = "cpu",
     epochs: Annotated[int | None, typer.Option(min=1, help="Override the recipe's epochs.")] = None,
-    input_size: Annotated[int | None, typer.Option(min=32, help="Override the recipe's input size.")] = None,
+    input_size: Annotated[
+        int | None, typer.Option(min=32, help="Override the recipe's input size (with --init: the checkpoint's).")
+    ] = None,
     lr: Annotated[float | None, typer.Option(help="Override the recipe's peak learning rate.")] = None,
     votes_weight: Annotated[
         float | None,
@@ -188,6 +190,7 @@ def train(
                 overrides={"wavelet": wavelet},
                 init=None if init is None else resolve_checkpoint(init),
                 new_head=not keep_head,
+                init_size=input_size,  # only when given: a fine-tune keeps its checkpoint's size by default
                 seed=seed,
                 resume=resume,
                 views=views,

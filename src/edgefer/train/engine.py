@@ -347,8 +347,10 @@ def _initial_model(
     train_data: FaceData,
     init: str | Path | None,
     new_head: bool,
+    init_size: int | None = None,
 ) -> tuple[FERNet, Recipe, Preprocess]:
-    """A fresh model, or one fine-tuned from ``init`` (new head, or its own), and its preprocessing."""
+    """A fresh model, or one fine-tuned from ``init`` (new head, or its own), and its preprocessing:
+    at ``init``'s input size, or at ``init_size`` when given (a fine-tune at another resolution)."""
     num_classes = len(train_data.classes)
     if init is None:
         model = _build_model(model_name, overrides, recipe, num_classes)
@@ -359,7 +361,7 @@ def _initial_model(
         raise ValueError(f"{init} is an ensemble of {len(net.members)} networks; --init starts from one network")
     build_args = {k: v for k, v in net.build_args.items() if k not in ("name", "num_classes")}
     model = build(net.build_args["name"], num_classes=num_classes, **build_args)
-    size = base.preprocess.size
+    size = init_size or base.preprocess.size
     if new_head:
         state = {k: v for k, v in net.state_dict().items() if not k.startswith("fc.")}
         model.load_state_dict(state, strict=False)  # everything but the new head
@@ -371,7 +373,7 @@ def _initial_model(
                 "keeping its head needs the same classes"
             )
         model.load_state_dict(net.state_dict())
-        pre = base.preprocess  # the same model on the same task: the same normalisation
+        pre = replace(base.preprocess, size=size)  # the same model on the same task: the same normalisation
     return model, replace(recipe, input_size=size), pre
 
 
@@ -385,6 +387,7 @@ def train(
     overrides: dict[str, Any] | None = None,
     init: str | Path | None = None,
     new_head: bool = True,
+    init_size: int | None = None,
     seed: int = 0,
     resume: bool = False,
     views: Sequence[np.ndarray] = (),
@@ -404,7 +407,8 @@ def train(
     """Train, evaluate on ``val_data`` after every epoch, checkpoint to ``out/last`` and ``out/best``.
 
     ``init`` fine-tunes from a checkpoint with a fresh head for ``train_data``'s classes, or with its
-    own head when ``new_head`` is false (the classes must then be the same). With ``resume`` the run
+    own head when ``new_head`` is false (the classes must then be the same), at ``init``'s input
+    size unless ``init_size`` says another. With ``resume`` the run
     continues from ``out/last`` (weights, optimizer, schedule, data order); without it, a run already
     in ``out`` is an error (:func:`saved_place`), never overwritten. ``views`` are other
     versions of the training faces (same shape, e.g. the pipeline views), ``votes`` (N, K) annotator
@@ -432,7 +436,7 @@ def train(
         raise ValueError(f"recipe {recipe.name!r} distils: pass a teacher (edgefer train --teacher)")
     if not resume and (place := saved_place(out)) is not None:  # never train over a run: nothing is lost
         raise RunExists(out, place)
-    model, recipe, pre = _initial_model(model_name, overrides, recipe, train_data, init, new_head)
+    model, recipe, pre = _initial_model(model_name, overrides, recipe, train_data, init, new_head, init_size)
     generator = torch.Generator().manual_seed(seed)
     start_epoch, best = 0, {"accuracy": -1.0}
     resume_state, progress = None, None
