@@ -1,7 +1,8 @@
 """Is model B better than model A beyond noise? An exact McNemar test on the faces where they disagree.
 
-Both models score the same faces (FER2013 PublicTest, and ``shared/data/wild``'s real photos through
-the photo pipeline, as ``cross_dataset.py`` does; a photo without a face counts as wrong for both).
+Both models score the same faces (FER2013 PublicTest, ``shared/data/wild``'s real photos through the photo
+pipeline, and CK+'s posed photos zero-shot, as ``cross_dataset.py`` does; a photo without a face counts as
+wrong for both).
 Only the faces one model gets right and the other wrong carry information: under "equally good" each
 such face is a fair coin, so the p-value is a two-sided binomial test on those counts. Used to decide
 whether a new edge model replaces the shipped one (docs/RESULTS.md, "The distilled student").
@@ -20,7 +21,7 @@ import numpy as np
 from cross_dataset import add_data_options, ensemble_probs, wild_faces
 from scipy.stats import binomtest
 
-from edgefer.data import FER2013_CLASSES, load_test_split
+from edgefer.data import FER2013_CLASSES, load_ckplus_as_fer2013, load_test_split
 
 
 def paired(right_a: np.ndarray, right_b: np.ndarray) -> dict:
@@ -42,7 +43,12 @@ def main() -> None:
     cache = Path(args.probs_cache) if args.probs_cache else None
     test = load_test_split(args.data, FER2013_CLASSES)
     crops, labels, found = wild_faces(args.wild, args.cache, args.threads)
-    sets = {"fer2013": (test.images, np.asarray(test.labels), None), "wild": (crops, labels, found)}
+    ck = load_ckplus_as_fer2013(args.ckplus)
+    sets = {
+        "fer2013": (test.images, np.asarray(test.labels), None),
+        "wild": (crops, labels, found),
+        "ckplus": (ck.images, np.asarray(ck.labels), None),
+    }
     results = {}
     for name, (faces, truth, seen) in sets.items():
         right = []

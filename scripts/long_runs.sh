@@ -4,6 +4,8 @@
 #   nohup scripts/long_runs.sh > runs/long/run.out 2>&1 &
 # a finished run is skipped, an interrupted one resumes from runs/long/<run>/last, or from partial/
 # (saved every 10 minutes within an epoch, and on SIGTERM). `scripts/long_runs.sh a` runs queue A alone.
+# Queue C (not in the default pair; 2 threads): the edge model's run again at 112 px, the size at which its student
+# gained 1.1 pt (docs/RESULTS.md, "The control: the same student at 96 px"): `scripts/long_runs.sh c`.
 cd "$(dirname "$0")/.."
 D=../shared/data/fer2013
 train() {  # NAME MODEL [extra args...]
@@ -19,6 +21,9 @@ slot_a() {
 slot_b() {
   train resnet18_48 resnet18 --input-size 48
   train mini_xception_48 mini_xception --input-size 48
+}
+slot_c() {
+  train shufflenet_asp_sfp_112 shufflenet_asp_sfp --input-size 112 --threads 2
 }
 for slot in ${@:-a b}; do "slot_$slot" & done
 wait
