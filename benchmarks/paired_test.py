@@ -2,10 +2,9 @@
 
 Both models score the same faces (FER2013 PublicTest, ``shared/data/wild``'s real photos through the photo
 pipeline, and CK+'s posed photos zero-shot, as ``cross_dataset.py`` does; a photo without a face counts as
-wrong for both).
-Only the faces one model gets right and the other wrong carry information: under "equally good" each
-such face is a fair coin, so the p-value is a two-sided binomial test on those counts. Used to decide
-whether a new edge model replaces the shipped one (docs/RESULTS.md, "The distilled student").
+wrong for both). Only the faces one model gets right and the other wrong carry information
+(:func:`edgefer.bench.significance.mcnemar`). Used to decide whether a new edge model replaces the shipped one
+(docs/RESULTS.md, "The distilled student").
 Probabilities come from ``cross_dataset.py``'s cache when it has them.
 
     .venv/bin/python benchmarks/paired_test.py default runs/student_la25 --json docs/student_vs_v2.json
@@ -19,17 +18,9 @@ from pathlib import Path
 
 import numpy as np
 from cross_dataset import add_data_options, ensemble_probs, wild_faces
-from scipy.stats import binomtest
 
+from edgefer.bench.significance import mcnemar
 from edgefer.data import FER2013_CLASSES, load_ckplus_as_fer2013, load_test_split
-
-
-def paired(right_a: np.ndarray, right_b: np.ndarray) -> dict:
-    """Accuracies, the two discordant counts and the exact McNemar p-value for per-face correctness."""
-    only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
-    p = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
-    return {"n": len(right_a), "accuracy_a": float(right_a.mean()), "accuracy_b": float(right_b.mean()),
-            "only_a_right": only_a, "only_b_right": only_b, "p_value": float(p)}  # fmt: skip
 
 
 def main() -> None:
@@ -55,7 +46,7 @@ def main() -> None:
         for spec in (args.a, args.b):
             ok = ensemble_probs(spec, faces, args.tta, cache).argmax(1) == truth
             right.append(ok if seen is None else ok & seen)
-        results[name] = paired(*right)
+        results[name] = mcnemar(*right)
         r = results[name]
         print(f"{name}: {args.a} {r['accuracy_a']:.2%}, {args.b} {r['accuracy_b']:.2%} on {r['n']}; "
               f"only {args.a} right {r['only_a_right']}, only {args.b} right {r['only_b_right']}, "
