@@ -6,6 +6,8 @@
 # (saved every 10 minutes within an epoch, and on SIGTERM). `scripts/long_runs.sh a` runs queue A alone.
 # Queue C (not in the default pair; 2 threads): the edge model's run again at 112 px, the size at which its student
 # gained 1.1 pt (docs/RESULTS.md, "The control: the same student at 96 px"): `scripts/long_runs.sh c`.
+# Queue D (2 threads): second seeds of v2's run at 112 and at 96 px, to tell the 112-px run's +1.1 pt from seed
+# noise (RESULTS.md, "v2's own run at 112 px"): `scripts/long_runs.sh d`, then scripts/make_default.sh on each.
 cd "$(dirname "$0")/.."
 D=../shared/data/fer2013
 train() {  # NAME MODEL [extra args...]
@@ -24,6 +26,10 @@ slot_b() {
 }
 slot_c() {
   train shufflenet_asp_sfp_112 shufflenet_asp_sfp --input-size 112 --threads 2
+}
+slot_d() {
+  train shufflenet_asp_sfp_112_seed1 shufflenet_asp_sfp --input-size 112 --threads 2 --seed 1
+  train shufflenet_asp_sfp_seed1 shufflenet_asp_sfp --threads 2 --seed 1
 }
 for slot in ${@:-a b}; do "slot_$slot" & done
 wait
