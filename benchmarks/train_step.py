@@ -1,7 +1,9 @@
 """Time one SGD training step (forward, backward, update) per model x input size x execution mode.
 
 Modes: ``eager``, ``channels_last`` (NHWC memory format for the model and the batch), ``compile``
-(``torch.compile``, default inductor backend) and ``compile+channels_last``. Each row is the median
+(``torch.compile``, default inductor backend), ``compile+channels_last`` and ``bf16+channels_last``
+(the forward pass under ``torch.autocast("cpu", torch.bfloat16)``: fast on CPUs with AMX or
+AVX-512 BF16, emulated and slow on others). Each row is the median
 of ``--steps`` timed steps after ``--warmup`` untimed ones (compilation happens in the warm-up), on
 random data, batch 128 unless given. Rows are measured round-robin, one step of each at a time, so
 a change in machine load hits every row alike.
@@ -21,7 +23,7 @@ import torch.nn.functional as F
 
 from edgefer.models import build
 
-MODES = ("eager", "channels_last", "compile", "compile+channels_last")
+MODES = ("eager", "channels_last", "compile", "compile+channels_last", "bf16+channels_last")
 
 
 def make_step(name: str, size: int, mode: str, batch: int):
@@ -35,9 +37,12 @@ def make_step(name: str, size: int, mode: str, batch: int):
     forward = torch.compile(model, dynamic=False) if mode.startswith("compile") else model
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
+    dtype = torch.bfloat16 if mode.startswith("bf16") else torch.float32
+
     def step() -> float:
         began = time.perf_counter()
-        loss = F.cross_entropy(forward(x), y)
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            loss = F.cross_entropy(forward(x).float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

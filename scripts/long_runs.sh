@@ -8,6 +8,9 @@
 # gained 1.1 pt (docs/RESULTS.md, "The control: the same student at 96 px"): `scripts/long_runs.sh c`.
 # Queue D (2 threads): second seeds of v2's run at 112 and at 96 px, to tell the 112-px run's +1.1 pt from seed
 # noise (RESULTS.md, "v2's own run at 112 px"): `scripts/long_runs.sh d`, then scripts/make_default.sh on each.
+# Queue E (2 threads, bfloat16 autocast: for CPUs with AMX, where a ResNet18 @ 96 step is 1.9x faster): a second
+# seed of the cloud's ResNet18 @ 96, 40 epochs to fit one working session (docs/RESULTS.md, "bfloat16 on AMX"),
+# the second member of a two-seed cloud model beside default-large (scripts/make_large_seed1.sh).
 cd "$(dirname "$0")/.."
 D=../shared/data/fer2013
 train() {  # NAME MODEL [extra args...]
@@ -30,6 +33,9 @@ slot_c() {
 slot_d() {
   train shufflenet_asp_sfp_112_seed1 shufflenet_asp_sfp --input-size 112 --threads 2 --seed 1
   train shufflenet_asp_sfp_seed1 shufflenet_asp_sfp --threads 2 --seed 1
+}
+slot_e() {
+  train resnet18_96_seed1 resnet18 --threads 2 --seed 1 --bf16 --epochs 40
 }
 for slot in ${@:-a b}; do "slot_$slot" & done
 wait

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A shippable two-seed cloud model, for the accuracy issue's 71% (docs/RESULTS.md, "The cloud's model, v2"): two
 # ResNet18 @ 96 `strong` runs of different seeds (on a GPU machine, ~5-7 min each: `bash scripts/gpu/runs.sh 530
-# resnet18_96=resnet18 resnet18_96_seed1=resnet18,--seed,1`; here ~10 h each), each with 12.5% of its basic blocks'
+# resnet18_96=resnet18 resnet18_96_seed1=resnet18,--seed,1`; here ~10 h each at float32 on machine B, 2.5 h in
+# bfloat16 on a CPU with AMX: `edgefer train --bf16`), each with 12.5% of its basic blocks'
 # inner channels pruned and 5 `pipeline` epochs (scripts/prune_pipeline.sh, as default-large v2 was made), then one
 # mirrored ensemble stored at INT4 per output channel: 2 x 5.0 MB, under the 10 MB a tracked file may have (two
 # members at INT8 would be 19.7 MB). Written to OUT, not into the package: what ships is decided by measurement

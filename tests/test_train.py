@@ -85,6 +85,27 @@ def test_two_epochs_lower_the_loss_and_write_checkpoints(run):
     assert best["accuracy"] == pytest.approx(max(float(r["val_acc"]) for r in rows), abs=1e-4)
 
 
+def test_bf16_autocast_trains_in_mixed_precision_and_keeps_float32_weights(run, data, tmp_path):
+    best = _train(data, tmp_path / "bf16", autocast=torch.bfloat16)
+    rows = _log(tmp_path / "bf16")
+    assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"]) and best["accuracy"] >= 0
+    weights = load_file(tmp_path / "bf16" / "last" / "model.safetensors")
+    assert {w.dtype for w in weights.values() if w.is_floating_point()} == {torch.float32}
+    assert json.loads((tmp_path / "bf16" / "last" / "model.json").read_text())["autocast"] == "bfloat16"
+    fp32 = load_file(run[0] / "last" / "model.safetensors")  # same seed and data: only the precision differs
+    assert not all(torch.equal(fp32[k], weights[k]) for k in weights)
+
+
+def test_predictions_under_bf16_autocast_are_float32_and_near_float32_ones(run, data):
+    model, meta = load_checkpoint(run[0] / "last")
+    pre = Preprocess(**meta["preprocess"])
+    images = resize_once(data[1].images, pre.resize)
+    full = predict_logits(model, images, pre, tta="flip")
+    half = predict_logits(model, images, pre, tta="flip", autocast=torch.bfloat16)
+    assert half.dtype == torch.float32 and not torch.equal(full, half)
+    torch.testing.assert_close(half.exp(), full.exp(), atol=0.05, rtol=0)
+
+
 def test_checkpoint_reloads_with_identical_predictions(run, data):
     out, _ = run
     model, meta = load_checkpoint(out / "last")

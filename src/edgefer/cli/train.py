@@ -117,6 +117,13 @@ def train(
     ] = None,
     micro_batches: Annotated[int, typer.Option(min=1, help="Split each batch into this many micro-batches.")] = 1,
     channels_last: Annotated[bool, typer.Option(help="NHWC memory format (faster on CPU, measured).")] = True,
+    bf16: Annotated[
+        bool,
+        typer.Option(
+            help="Forward passes in bfloat16 (torch.autocast); weights and updates stay float32. Fast on CPUs with "
+            "AMX (1.9x for ResNet18 @ 96, measured), no faster for ShuffleNetV2."
+        ),
+    ] = False,
     workers: Annotated[
         int,
         typer.Option(
@@ -198,6 +205,7 @@ def train(
                 teacher=teachers,
                 micro_batches=micro_batches,
                 channels_last=channels_last,
+                autocast=torch.bfloat16 if bf16 else None,
                 workers=workers,
                 data_note=f"FER+ votes from {ferplus}" if votes is not None else "",
                 on_batch=on_batch,

@@ -58,23 +58,38 @@ PARTIAL = "partial"  # a run's place within an epoch, beside last/ and best/
 
 
 def predict_logits(
-    model: nn.Module, images: Tensor, pre: Preprocess, *, tta: str = "none", batch_size: int = 256
+    model: nn.Module,
+    images: Tensor,
+    pre: Preprocess,
+    *,
+    tta: str = "none",
+    batch_size: int = 256,
+    autocast: torch.dtype | None = None,
 ) -> Tensor:
     """Log-probabilities for resized uint8 images (N, 1, R, R), averaged over the TTA views
-    (``none``: the centre crop; ``flip``: and its mirror; ``tencrop``: centre and corners, each mirrored)."""
+    (``none``: the centre crop; ``flip``: and its mirror; ``tencrop``: centre and corners, each mirrored).
+    ``autocast`` (e.g. ``torch.bfloat16``) runs the model under :func:`torch.autocast` at that type."""
     model.eval()
     device = next(iter(model.parameters()), torch.empty(0)).device
     out = []
-    with torch.inference_mode():
+    with torch.inference_mode(), _autocast(device, autocast):
         for start in range(0, len(images), batch_size):
             views = tta_views(images[start : start + batch_size], pre, tta)
-            probs = sum(F.softmax(model(pre.normalize(v).to(device)), dim=1) for v in views) / len(views)
+            probs = sum(F.softmax(model(pre.normalize(v).to(device)).float(), dim=1) for v in views) / len(views)
             out.append(probs.clamp_min(1e-12).log().cpu())
     return torch.cat(out)
 
 
-def _score(model: nn.Module, images: Tensor, data: FaceData, pre: Preprocess, tta: str) -> dict[str, Any]:
-    logp = predict_logits(model, images, pre, tta=tta)
+def _autocast(device: torch.device | str, dtype: torch.dtype | None) -> torch.autocast:
+    """Mixed precision at ``dtype`` on ``device``'s type; a no-op when ``dtype`` is None."""
+    kind = torch.device(device).type
+    return torch.autocast(kind, dtype=dtype or torch.get_autocast_dtype(kind), enabled=dtype is not None)
+
+
+def _score(
+    model: nn.Module, images: Tensor, data: FaceData, pre: Preprocess, tta: str, autocast: torch.dtype | None = None
+) -> dict[str, Any]:
+    logp = predict_logits(model, images, pre, tta=tta, autocast=autocast)
     report = classification_report(data.labels, logp.argmax(1).numpy(), data.classes)
     report["loss"] = float(F.nll_loss(logp, torch.from_numpy(data.labels)))
     return report
@@ -255,6 +270,7 @@ def train_one_epoch(
     micro_batches: int = 1,
     device: torch.device | str = "cpu",
     channels_last: bool = False,
+    autocast: torch.dtype | None = None,
     batches: BatchMaker | None = None,
     on_batch: Callable[[int, int, int, float], None] | None = None,
     progress: EpochProgress | None = None,
@@ -306,7 +322,8 @@ def train_one_epoch(
             sync = micro == micro_batches - 1 or not hasattr(model, "no_sync")
             with nullcontext() if sync else model.no_sync():
                 # forward, backward (gradients add up over micro-batches; DDP averages over ranks)
-                logits = model(x)
+                with _autocast(device, autocast):
+                    logits = model(x).float()
                 trained = logits if adjust is None else logits + adjust
                 if recipe.distill_alpha > 0:
                     if batch.teacher is not None:
@@ -396,6 +413,7 @@ def train(
     micro_batches: int = 1,
     device: str | torch.device | None = None,
     channels_last: bool = True,
+    autocast: torch.dtype | None = None,
     workers: int = 0,
     data_note: str = "",
     extra_meta: dict[str, Any] | None = None,
@@ -414,7 +432,8 @@ def train(
     versions of the training faces (same shape, e.g. the pipeline views), ``votes`` (N, K) annotator
     votes per face for ``recipe.votes_weight``, ``teacher`` the models to distil from. ``device``
     defaults to the GPU where there is one; ``workers`` processes augment the next batches meanwhile
-    (see :func:`train_one_epoch`; the result does not depend on it). Under
+    (see :func:`train_one_epoch`; the result does not depend on it). ``autocast`` (e.g.
+    ``torch.bfloat16``) runs the forward passes, the epochs' scoring included, in mixed precision. Under
     torchrun only rank 0 writes. ``extra_meta`` goes into every checkpoint's metadata. Returns the
     best epoch's metrics.
 
@@ -492,6 +511,7 @@ def train(
         "seed": seed,
         "init": None if init is None else str(init),
         "teacher": None if teacher is None else teacher.sources,
+        "autocast": None if autocast is None else str(autocast).removeprefix("torch."),
         **(extra_meta or {}),
     }
     log_path = out / "log.csv"
@@ -530,13 +550,14 @@ def train(
                 micro_batches=micro_batches,
                 device=device,
                 channels_last=channels_last,
+                autocast=autocast,
                 batches=batches,
                 on_batch=on_batch,
                 progress=progress,
                 after_step=lambda p, epoch=epoch, began=began: after_step(epoch, p, began),
             )
             if rank == 0:
-                report = _score(model, val_images, val_data, pre, recipe.tta)
+                report = _score(model, val_images, val_data, pre, recipe.tta, autocast)
                 seconds = time.perf_counter() - began
                 _log_epoch(log_path, epoch, recipe, train_loss, train_acc, report, seconds)
                 metrics = {"epoch": epoch + 1, **{k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")}}
