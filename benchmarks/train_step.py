@@ -2,8 +2,8 @@
 
 Modes: ``eager``, ``channels_last`` (NHWC memory format for the model and the batch), ``compile``
 (``torch.compile``, default inductor backend), ``compile+channels_last`` and ``bf16+channels_last``
-(the forward pass under ``torch.autocast("cpu", torch.bfloat16)``: fast on CPUs with AMX or
-AVX-512 BF16, emulated and slow on others). Each row is the median
+(the forward pass under ``torch.autocast("cpu", torch.bfloat16)``; measured fast for ResNet18 on a
+CPU with AMX, docs/RESULTS.md "bfloat16 on AMX"). Each row is the median
 of ``--steps`` timed steps after ``--warmup`` untimed ones (compilation happens in the warm-up), on
 random data, batch 128 unless given. Rows are measured round-robin, one step of each at a time, so
 a change in machine load hits every row alike.

@@ -10,9 +10,8 @@
 set -e
 cd "$(dirname "$0")/.."
 out=${1:-runs/large_x2s_int4} seed1=${2:-runs/long/resnet18_96_seed1/last}
-[ -f runs/r18s1p0.125/pruned/model.json ] || .venv/bin/edgefer prune --checkpoint "$seed1" --ratio 0.125 \
-  --finetune-epochs 0 --data ../shared/data/fer2013/fer2013.csv.gz --out runs/r18s1p0.125
-scripts/pipeline_finetune.sh r18s1p125 2 runs/r18s1p0.125/pruned --bf16
+source scripts/prune_pipeline.sh
+prune_and_finetune "$seed1" runs/r18s1p0.125 r18s1p125 --bf16
 [ -f "$out/model.json" ] || .venv/bin/edgefer ensemble default-large runs/long/r18s1p125_pipeline/last --out "$out" \
   --weights int4 --data ../shared/data/fer2013/fer2013.csv.gz
 .venv/bin/python - "$out" <<'PY'

@@ -82,8 +82,7 @@ def predict_logits(
 
 def _autocast(device: torch.device | str, dtype: torch.dtype | None) -> torch.autocast:
     """Mixed precision at ``dtype`` on ``device``'s type; a no-op when ``dtype`` is None."""
-    kind = torch.device(device).type
-    return torch.autocast(kind, dtype=dtype or torch.get_autocast_dtype(kind), enabled=dtype is not None)
+    return torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype is not None)
 
 
 def _score(
