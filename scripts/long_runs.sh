@@ -10,7 +10,9 @@
 # noise (RESULTS.md, "v2's own run at 112 px"): `scripts/long_runs.sh d`, then scripts/make_default.sh on each.
 # Queue E (2 threads, bfloat16 autocast: for CPUs with AMX, where a ResNet18 @ 96 step is 1.9x faster): a second
 # seed of the cloud's ResNet18 @ 96, 40 epochs to fit one working session (docs/RESULTS.md, "bfloat16 on AMX"),
-# the second member of a two-seed cloud model beside default-large (scripts/make_large_seed1.sh).
+# the second member of a two-seed cloud model beside default-large (scripts/make_large_seed.sh 1).
+# Queue F (2 threads, bfloat16): a third seed, 50 epochs (about 2 h on an AMX CPU), a second member for
+# default-large closer to seed 0's 60 epochs than queue E's 40 (scripts/make_large_seed.sh 2).
 cd "$(dirname "$0")/.."
 D=../shared/data/fer2013
 train() {  # NAME MODEL [extra args...]
@@ -36,6 +38,9 @@ slot_d() {
 }
 slot_e() {
   train resnet18_96_seed1 resnet18 --threads 2 --seed 1 --bf16 --epochs 40
+}
+slot_f() {
+  train resnet18_96_seed2 resnet18 --threads 2 --seed 2 --bf16 --epochs 50
 }
 for slot in ${@:-a b}; do "slot_$slot" & done
 wait
