@@ -8,7 +8,9 @@ The class prior is that of the data's training split; ``tau * log prior`` is sub
 final layer's bias (:mod:`edgefer.train.adjust`), so the output is an ordinary checkpoint. Its
 ``model.json`` records ``logit_adjust`` (tau, prior, source) and its score on the test split;
 confidence quantiles for escalation are dropped, since the margins change (``edgefer evaluate
---calibrate`` stores new ones).
+--calibrate`` stores new ones). An ensemble (such as ``default-large``) is adjusted after its
+members' probabilities are averaged, and the weights are stored as the source stored them (float16,
+INT8, INT4).
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ def adjust(
     tta: TTAOpt = TTA.flip,
 ) -> None:
     """Shift a checkpoint's decisions towards the rare classes by its training prior (a new checkpoint)."""
+    import torch
+
     from ..data import fer2013_train_val
-    from ..loading import load_checkpoint, resolve, save_checkpoint
+    from ..loading import load_checkpoint, resolve, round_as_stored, save_checkpoint
     from ..loading.checkpoint import preprocess_of
     from ..train import evaluate
     from ..train.adjust import adjust_logits
@@ -47,6 +51,9 @@ def adjust(
         raise typer.BadParameter(f"the data's classes {list(train.classes)} differ from the model's {classes}")
     prior = log_prior(train.labels, len(classes))
     adjust_logits(net, prior, tau)
+    stored_as = {"float16": torch.float16, "int8": torch.int8, "int4": torch.int4}.get(meta.get("weights_dtype"))
+    if stored_as is not None:
+        round_as_stored(net, stored_as)  # the score below is then the stored model's
     report = evaluate(net, test, preprocess_of(meta), tta=str(tta))
     meta = {k: v for k, v in meta.items() if k not in ("escalation", "best", "build")}
     meta["metrics"] = {k: report[k] for k in ("accuracy", "macro_f1", "loss", "n")} | {"tta": str(tta)}
@@ -56,6 +63,6 @@ def adjust(
         "from": str(checkpoint),
         "data": train.source,
     }
-    save_checkpoint(out, net, meta)
+    save_checkpoint(out, net, meta, dtype=stored_as)
     typer.echo(json.dumps(meta["metrics"]))
     typer.echo(f"adjusted (tau {tau}) -> {out}")

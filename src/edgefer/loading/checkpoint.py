@@ -58,13 +58,16 @@ def build_model(build_args: dict[str, Any]) -> nn.Module:
     args = dict(build_args)
     name = args.pop("name")
     if name == "ensemble":
-        return make_ensemble([build_model(m) for m in args["members"]], args["sizes"], mirror=args.get("mirror", False))
+        members = [build_model(m) for m in args["members"]]
+        return make_ensemble(members, args["sizes"], mirror=args.get("mirror", False), shift=args.get("shift"))
     return build(name, **args)
 
 
-def make_ensemble(members: list[nn.Module], sizes: list[int], *, mirror: bool = False) -> Ensemble:
+def make_ensemble(
+    members: list[nn.Module], sizes: list[int], *, mirror: bool = False, shift: list[float] | None = None
+) -> Ensemble:
     """An :class:`Ensemble` that remembers how to rebuild itself (``build_args``), so it saves as a checkpoint."""
-    ensemble = Ensemble(members, sizes=sizes, mirror=mirror)
+    ensemble = Ensemble(members, sizes=sizes, mirror=mirror, shift=shift)
     ensemble.build_args = {
         "name": "ensemble",
         "num_classes": members[0].build_args["num_classes"],
@@ -72,6 +75,8 @@ def make_ensemble(members: list[nn.Module], sizes: list[int], *, mirror: bool = 
         "sizes": [int(s) for s in sizes],
         "mirror": bool(mirror),
     }
+    if shift is not None:
+        ensemble.build_args["shift"] = [float(v) for v in shift]
     return ensemble
 
 

@@ -4,7 +4,9 @@ A model trained on FER2013 has learnt its class prior (disgust is 1.5% of Traini
 Subtracting ``tau * log prior`` from its logits trades some recall of the frequent classes for the
 rare ones'; ``tau = 1`` is the balanced-error optimum in theory, smaller values a milder dial. The
 same shift subtracted from the final ``Linear`` layer's bias gives the adjusted model as an ordinary
-checkpoint, so every runtime, precision, split and server runs it unchanged.
+checkpoint, so every runtime, precision, split and server runs it unchanged. An ensemble is shifted
+after its members' probabilities are averaged (its ``shift``), which is what adjusting its
+probabilities means; shifting each member's bias would not be.
 (:func:`edgefer.train.targets.log_prior` gives the prior; the training-time variant is the recipes'
 ``logit_adjust``.)
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from ..models.ensemble import Ensemble
 
 __all__ = ["adjust_logits", "final_linear"]
 
@@ -32,7 +36,14 @@ def final_linear(net: nn.Module, num_classes: int) -> nn.Linear:
 
 
 def adjust_logits(net: nn.Module, log_prior: Tensor, tau: float) -> nn.Module:
-    """Subtract ``tau * log_prior`` from ``net``'s logits, in place, through its final layer's bias."""
+    """Subtract ``tau * log_prior`` from ``net``'s logits, in place, through its final layer's bias
+    (an :class:`Ensemble`: through its ``shift``, kept in its build arguments so that it saves)."""
+    if isinstance(net, Ensemble):
+        shift = -tau * log_prior.float()
+        net.shift = shift if net.shift is None else net.shift + shift
+        if hasattr(net, "build_args"):  # made by edgefer.loading.make_ensemble
+            net.build_args["shift"] = net.shift.tolist()
+        return net
     layer = final_linear(net, len(log_prior))
     if layer.bias is None:
         raise ValueError(f"{type(net).__name__}'s final Linear layer has no bias to adjust")
