@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from conftest import META, tiny_fer2013_csv, tiny_net
 from edgefer.cli.main import app
-from edgefer.loading import load_checkpoint, make_ensemble, save_checkpoint
+from edgefer.loading import load_checkpoint, make_ensemble, save_checkpoint, sole_member
 from edgefer.train.adjust import adjust_logits, final_linear
 
 runner = CliRunner()
@@ -60,6 +60,9 @@ def test_an_ensemble_is_adjusted_after_its_members_are_averaged():
     assert torch.allclose(adjusted, expected / expected.sum(1, keepdim=True), atol=1e-5)
     assert all(torch.equal(m.fc.bias, b) for m, b in zip(ensemble.members, members_bias, strict=True))
     assert ensemble.build_args["shift"] == pytest.approx((-0.5 * LOG_PRIOR).tolist())
+    one = make_ensemble([tiny_net(0)], [64], mirror=True)
+    assert sole_member(one) is one.members[0]
+    assert sole_member(adjust_logits(one, LOG_PRIOR, 0.5)) is one  # joined whole, shift and all
 
 
 def test_adjusting_a_stored_int8_ensemble_keeps_its_storage_and_its_shift_reloads(tmp_path):

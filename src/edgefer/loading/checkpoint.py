@@ -82,8 +82,9 @@ def make_ensemble(
 
 def sole_member(model: nn.Module) -> nn.Module:
     """The network inside a one-member ensemble, such as ``default-large`` (one network stored mirrored: the
-    mirror is test-time augmentation, not weights); any other model as it is."""
-    if isinstance(model, Ensemble) and len(model.members) == 1:
+    mirror is test-time augmentation, not weights); any other model as it is, a logit-adjusted ensemble too
+    (its ``shift`` is part of what it computes)."""
+    if isinstance(model, Ensemble) and len(model.members) == 1 and model.shift is None:
         return model.members[0]
     return model
 
