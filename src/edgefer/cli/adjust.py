@@ -51,7 +51,7 @@ def adjust(
         raise typer.BadParameter(f"the data's classes {list(train.classes)} differ from the model's {classes}")
     prior = log_prior(train.labels, len(classes))
     adjust_logits(net, prior, tau)
-    stored_as = {"float16": torch.float16, "int8": torch.int8, "int4": torch.int4}.get(meta.get("weights_dtype"))
+    stored_as = getattr(torch, meta["weights_dtype"]) if meta.get("weights_dtype") else None  # as `ensemble` names it
     if stored_as is not None:
         round_as_stored(net, stored_as)  # the score below is then the stored model's
     report = evaluate(net, test, preprocess_of(meta), tta=str(tta))
