@@ -1,10 +1,10 @@
 """Is model B better than model A beyond noise? An exact McNemar test on the faces where they disagree.
 
 Both models score the same faces (FER2013 PublicTest, ``shared/data/wild``'s real photos through the photo
-pipeline, and CK+'s posed photos zero-shot, as ``cross_dataset.py`` does; a photo without a face counts as
-wrong for both). Only the faces one model gets right and the other wrong carry information
-(:func:`edgefer.bench.significance.mcnemar`). Used to decide whether a new edge model replaces the shipped one
-(docs/RESULTS.md, "The distilled student").
+pipeline, CK+'s posed photos zero-shot, and PublicTest and CK+ again through the photo pipeline, as
+``cross_dataset.py`` does; a photo without a face counts as wrong for both). Only the faces one model gets right
+and the other wrong carry information (:func:`edgefer.bench.significance.mcnemar`). Used to decide whether a new
+model replaces a shipped one (docs/RESULTS.md, "The distilled student", "Seed 2 judged").
 Probabilities come from ``cross_dataset.py``'s cache when it has them.
 
     .venv/bin/python benchmarks/paired_test.py default runs/student_la25 --json docs/student_vs_v2.json
@@ -21,6 +21,7 @@ from cross_dataset import add_data_options, ensemble_probs, wild_faces
 
 from edgefer.bench.significance import mcnemar
 from edgefer.data import FER2013_CLASSES, load_ckplus_as_fer2013, load_test_split
+from edgefer.faces.synthetic import cached_pipeline_crops
 
 
 def main() -> None:
@@ -35,10 +36,14 @@ def main() -> None:
     test = load_test_split(args.data, FER2013_CLASSES)
     crops, labels, found = wild_faces(args.wild, args.cache, args.threads)
     ck = load_ckplus_as_fer2013(args.ckplus)
+    pipe_crops, pipe_found = cached_pipeline_crops(test.images, args.pipeline_cache, threads=args.threads)
+    ck_crops, ck_found = cached_pipeline_crops(ck.images, args.ckplus_pipeline_cache, threads=args.threads)
     sets = {
         "fer2013": (test.images, np.asarray(test.labels), None),
         "wild": (crops, labels, found),
         "ckplus": (ck.images, np.asarray(ck.labels), None),
+        "pipeline": (pipe_crops, np.asarray(test.labels), pipe_found),
+        "ckplus_pipeline": (ck_crops, np.asarray(ck.labels), ck_found),
     }
     results = {}
     for name, (faces, truth, seen) in sets.items():
