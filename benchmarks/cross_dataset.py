@@ -132,6 +132,15 @@ def load_sets(args: argparse.Namespace):
     return train, test, plus_labels, plus_kept, ck, wild_crops, wild_labels, wild_found
 
 
+def pipeline_crops(args: argparse.Namespace, test_images: np.ndarray, ck_images: np.ndarray):
+    """PublicTest's and CK+'s faces as the photo pipeline cuts them out of canvases: (crops, found) for each."""
+    pipe_crops, pipe_found = cached_pipeline_crops(test_images, args.pipeline_cache, threads=args.threads)
+    print(f"pipeline: RetinaFace found {pipe_found.sum()} of {len(pipe_found)} PublicTest faces in their canvases")
+    ck_crops, ck_found = cached_pipeline_crops(ck_images, args.ckplus_pipeline_cache, threads=args.threads)
+    print(f"ckplus_pipeline: RetinaFace found {ck_found.sum()} of {len(ck_found)} CK+ faces in their canvases")
+    return pipe_crops, pipe_found, ck_crops, ck_found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", default=["default"], help="[NAME=]CKPT[+CKPT...]")
@@ -141,10 +150,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args()
     _, test, plus_labels, plus_kept, ck, wild_crops, wild_labels, wild_found = load_sets(args)
-    pipe_crops, pipe_found = cached_pipeline_crops(test.images, args.pipeline_cache, threads=args.threads)
-    print(f"pipeline: RetinaFace found {pipe_found.sum()} of {len(pipe_found)} PublicTest faces in their canvases")
-    ck_crops, ck_found = cached_pipeline_crops(ck.images, args.ckplus_pipeline_cache, threads=args.threads)
-    print(f"ckplus_pipeline: RetinaFace found {ck_found.sum()} of {len(ck_found)} CK+ faces in their canvases")
+    pipe_crops, pipe_found, ck_crops, ck_found = pipeline_crops(args, test.images, ck.images)
 
     cache = Path(args.probs_cache) if args.probs_cache else None
     rows, records = [], []

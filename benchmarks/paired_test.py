@@ -17,11 +17,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from cross_dataset import add_data_options, ensemble_probs, wild_faces
+from cross_dataset import add_data_options, ensemble_probs, pipeline_crops, wild_faces
 
 from edgefer.bench.significance import mcnemar
 from edgefer.data import FER2013_CLASSES, load_ckplus_as_fer2013, load_test_split
-from edgefer.faces.synthetic import cached_pipeline_crops
 
 
 def main() -> None:
@@ -36,8 +35,7 @@ def main() -> None:
     test = load_test_split(args.data, FER2013_CLASSES)
     crops, labels, found = wild_faces(args.wild, args.cache, args.threads)
     ck = load_ckplus_as_fer2013(args.ckplus)
-    pipe_crops, pipe_found = cached_pipeline_crops(test.images, args.pipeline_cache, threads=args.threads)
-    ck_crops, ck_found = cached_pipeline_crops(ck.images, args.ckplus_pipeline_cache, threads=args.threads)
+    pipe_crops, pipe_found, ck_crops, ck_found = pipeline_crops(args, test.images, ck.images)
     sets = {
         "fer2013": (test.images, np.asarray(test.labels), None),
         "wild": (crops, labels, found),
